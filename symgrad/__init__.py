@@ -1,0 +1,66 @@
+"""symgrad: formula strings to exact, fast, compiled derivatives.
+
+>>> import symgrad
+>>> f = symgrad.compile("sin(x)*cos(y) + exp(-(x**2 + y**2)/2)")
+>>> f.gradient(x, y)          # shape x.shape + (2,)
+
+The public API is re-exported here. Submodules load lazily, so ``import symgrad``
+costs almost nothing: SymPy loads on the first ``compile``, numba on the first
+evaluation.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# name -> submodule that defines it
+_EXPORTS = {
+    "compile": "api",
+    "gradient": "api",
+    "hessian": "api",
+    "jacobian": "api",
+    "Evaluator": "evaluator",
+    "Formula": "parse",
+    "cache_dir": "kernel",
+    "clear_cache": "kernel",
+    "SymgradError": "errors",
+    "ParseError": "errors",
+    "UnsupportedFunctionError": "errors",
+    "InputError": "errors",
+    "CompilationError": "errors",
+    "ValidationError": "errors",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from .api import compile as compile
+    from .api import gradient as gradient
+    from .api import hessian as hessian
+    from .api import jacobian as jacobian
+    from .errors import CompilationError as CompilationError
+    from .errors import InputError as InputError
+    from .errors import ParseError as ParseError
+    from .errors import SymgradError as SymgradError
+    from .errors import UnsupportedFunctionError as UnsupportedFunctionError
+    from .errors import ValidationError as ValidationError
+    from .evaluator import Evaluator as Evaluator
+    from .kernel import cache_dir as cache_dir
+    from .kernel import clear_cache as clear_cache
+    from .parse import Formula as Formula
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'symgrad' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

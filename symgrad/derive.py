@@ -1,0 +1,171 @@
+"""Exact symbolic derivatives of a parsed formula.
+
+Every function here is pure: SymPy expressions in, SymPy expressions out. Derivatives
+are taken once and reused: the Hessian is built from the gradient, only its upper
+triangle (``i <= j``) is derived, and an entry whose variable does not occur in the
+gradient component is known to be zero without calling SymPy.
+
+Conventions at non-differentiable points (one rule for every step-like function)
+---------------------------------------------------------------------------------
+symgrad returns the derivative SymPy defines for real arguments, and treats the
+distributional parts of step functions as zero:
+
+* ``d|x|/dx = sign(x)``, so it is 0 at ``x = 0`` (the average of the one-sided slopes).
+* ``Heaviside(0) = 1/2``; ``Min``/``Max`` differentiate through ``Heaviside``, so at a
+  tie each argument gets half the derivative.
+* ``DiracDelta`` (the derivative of ``Heaviside`` and ``sign``), and the derivative of
+  ``floor``/``ceiling`` are 0: the derivative almost everywhere.
+* ``where``/``Piecewise`` differentiate branch by branch; the branch the condition
+  selects is used, including on the boundary.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+import sympy
+
+__all__ = [
+    "gradient",
+    "jacobian",
+    "hessian_upper",
+    "partial",
+    "derivative_tensor",
+    "hessian_vector_product",
+    "maybe_simplify",
+]
+
+Entries = dict[tuple[int, ...], sympy.Expr]
+
+
+def _diff(expr: sympy.Expr, var: sympy.Symbol) -> sympy.Expr:
+    # Checking free symbols first is much cheaper than letting SymPy walk the tree:
+    # it makes a sparse Hessian (Rosenbrock: 3n of n*n entries nonzero) cost O(n) diffs.
+    if var not in expr.free_symbols:
+        return sympy.S.Zero
+    return sympy.diff(expr, var)
+
+
+def maybe_simplify(expr: sympy.Expr, simplify: bool) -> sympy.Expr:
+    """Return ``sympy.simplify(expr)`` when asked (slow: opt-in only), else ``expr``."""
+    return sympy.simplify(expr) if simplify and expr != 0 else expr
+
+
+def gradient(
+    expr: sympy.Expr, variables: Sequence[sympy.Symbol], simplify: bool = False
+) -> tuple[sympy.Expr, ...]:
+    """First partial derivatives of ``expr``, one per variable, in variable order.
+
+    Returns
+    -------
+    tuple of sympy.Expr, length n
+    """
+    return tuple(maybe_simplify(_diff(expr, v), simplify) for v in variables)
+
+
+def jacobian(
+    exprs: Sequence[sympy.Expr], variables: Sequence[sympy.Symbol], simplify: bool = False
+) -> tuple[tuple[sympy.Expr, ...], ...]:
+    """Jacobian of a vector of expressions: row ``i`` is the gradient of ``exprs[i]``.
+
+    Returns
+    -------
+    tuple of m tuples of n sympy.Expr
+    """
+    return tuple(gradient(e, variables, simplify) for e in exprs)
+
+
+def hessian_upper(
+    grad: Sequence[sympy.Expr], variables: Sequence[sympy.Symbol], simplify: bool = False
+) -> Entries:
+    """Nonzero Hessian entries ``(i, j)`` with ``i <= j``, derived from the gradient.
+
+    Parameters
+    ----------
+    grad : sequence of n sympy.Expr
+        The gradient (``gradient(expr, variables)``), so first derivatives are not
+        taken twice.
+    variables : sequence of n sympy.Symbol
+
+    Returns
+    -------
+    dict mapping (i, j) to sympy.Expr
+        Only structurally nonzero entries; the lower triangle is the mirror image.
+    """
+    entries: Entries = {}
+    for i, g in enumerate(grad):
+        for j in range(i, len(variables)):
+            d = maybe_simplify(_diff(g, variables[j]), simplify)
+            if d != 0:
+                entries[(i, j)] = d
+    return entries
+
+
+def partial(
+    expr: sympy.Expr, wrt: Sequence[sympy.Symbol], simplify: bool = False
+) -> sympy.Expr:
+    """Mixed partial derivative: differentiate by each symbol of ``wrt`` in turn."""
+    for v in wrt:
+        expr = _diff(expr, v)
+    return maybe_simplify(expr, simplify)
+
+
+def derivative_tensor(
+    expr: sympy.Expr, variables: Sequence[sympy.Symbol], order: int, simplify: bool = False
+) -> Entries:
+    """All distinct partial derivatives of the given order, by sorted index tuples.
+
+    By symmetry of mixed partials (the formulas are smooth wherever they are
+    differentiable), the entry for any permutation of an index tuple equals the entry
+    for the sorted tuple, so only ``C(n + k - 1, k)`` of the ``n**k`` entries are
+    derived. Each is obtained from its parent of order ``k - 1`` by one more ``diff``.
+
+    Returns
+    -------
+    dict mapping sorted index tuples (length ``order``) to nonzero sympy.Expr
+    """
+    if order < 0:
+        raise ValueError("order must be >= 0")
+    level: Entries = {(): expr} if expr != 0 else {}
+    for _ in range(order):
+        nxt: Entries = {}
+        for idx, e in level.items():
+            start = idx[-1] if idx else 0
+            for j in range(start, len(variables)):
+                d = _diff(e, variables[j])
+                if d != 0:
+                    nxt[idx + (j,)] = d
+        level = nxt
+    return {k: maybe_simplify(v, simplify) for k, v in level.items()}
+
+
+def hessian_vector_product(
+    grad: Sequence[sympy.Expr],
+    variables: Sequence[sympy.Symbol],
+    direction: Sequence[sympy.Symbol],
+    simplify: bool = False,
+) -> tuple[sympy.Expr, ...]:
+    """``H @ v`` as expressions, without forming the Hessian as an output.
+
+    Computed as the gradient of the directional derivative ``grad(f) . v`` with the
+    direction ``v`` held as symbols, so the kernel evaluates n sums, never n*n entries.
+
+    Returns
+    -------
+    tuple of n sympy.Expr
+    """
+    directional = sympy.Add(*(g * d for g, d in zip(grad, direction)))
+    return gradient(directional, variables, simplify)
+
+
+def symmetric_positions(index: tuple[int, ...], n: int) -> list[int]:
+    """Flat C-order positions in an ``(n,)*k`` tensor of every permutation of ``index``."""
+    seen = sorted(set(itertools.permutations(index)))
+    positions = []
+    for perm in seen:
+        flat = 0
+        for k in perm:
+            flat = flat * n + k
+        positions.append(flat)
+    return positions
