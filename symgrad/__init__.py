@@ -23,6 +23,9 @@ _EXPORTS = {
     "hessian": "api",
     "jacobian": "api",
     "Evaluator": "evaluator",
+    "check": "validate",
+    "check_points": "validate",
+    "ValidationReport": "validate",
     "Formula": "parse",
     "cache_dir": "kernel",
     "clear_cache": "kernel",
@@ -48,6 +51,9 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .errors import UnsupportedFunctionError as UnsupportedFunctionError
     from .errors import ValidationError as ValidationError
     from .evaluator import Evaluator as Evaluator
+    from .validate import ValidationReport as ValidationReport
+    from .validate import check as check
+    from .validate import check_points as check_points
     from .kernel import cache_dir as cache_dir
     from .kernel import clear_cache as clear_cache
     from .parse import Formula as Formula

@@ -28,6 +28,7 @@ import math
 from collections.abc import Callable
 
 import sympy
+from sympy.core.function import Application
 from sympy.printing.precedence import precedence
 from sympy.printing.str import StrPrinter
 
@@ -181,6 +182,12 @@ class KernelPrinter(StrPrinter):
             and expr.is_number
         ):
             return self._constant(expr)
+        if isinstance(expr, Application):
+            # Every function goes through the strict table unless this class (not
+            # StrPrinter, whose _print_Min etc. print SymPy names) handles it itself.
+            special = KernelPrinter.__dict__.get(f"_print_{type(expr).__name__}")
+            if special is None:
+                return self._print_Function(expr)
         return super()._print(expr, **kwargs)
 
     # -- arithmetic -------------------------------------------------------------------

@@ -17,6 +17,15 @@ distributional parts of step functions as zero:
   ``floor``/``ceiling`` are 0: the derivative almost everywhere.
 * ``where``/``Piecewise`` differentiate branch by branch; the branch the condition
   selects is used, including on the boundary.
+
+Outside the real domain
+-----------------------
+Where the formula itself is undefined on the reals (``log(x)`` or ``sqrt(x)`` at
+``x < 0``, ``asin(x)`` at ``|x| > 1``, ...), its value is NaN, and so is every
+derivative entry that depends on the inputs, although the derivative formula alone
+(``1/x`` for ``log(x)``) would give a finite number there. ``domain_guard`` builds the
+term (0 inside the domain, NaN outside) that the evaluator adds to each derivative.
+Operations whose domain SymPy can prove always holds (``log(1 + x**2)``) add nothing.
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ __all__ = [
     "derivative_tensor",
     "hessian_vector_product",
     "maybe_simplify",
+    "domain_guard",
 ]
 
 Entries = dict[tuple[int, ...], sympy.Expr]
@@ -157,6 +167,59 @@ def hessian_vector_product(
     """
     directional = sympy.Add(*(g * d for g, d in zip(grad, direction)))
     return gradient(directional, variables, simplify)
+
+
+def _domain_condition(expr: sympy.Expr):
+    """The condition under which ``expr``'s top operation is defined on the reals."""
+    from . import functions as sgf
+
+    if isinstance(expr, sympy.Pow):
+        base, exponent = expr.args
+        if exponent.is_integer:
+            return sympy.true
+        return sympy.Ge(base, 0)
+    if isinstance(expr, (sympy.log, sgf.log2, sgf.log10)):
+        return sympy.Ge(expr.args[0], 0)  # log(0) = -inf: an IEEE limit, kept
+    if isinstance(expr, sgf.log1p):
+        return sympy.Ge(expr.args[0], -1)
+    if isinstance(expr, (sympy.asin, sympy.acos, sympy.atanh)):
+        u = expr.args[0]
+        return sympy.And(sympy.Ge(u, -1), sympy.Le(u, 1))
+    if isinstance(expr, sympy.acosh):
+        return sympy.Ge(expr.args[0], 1)
+    return sympy.true
+
+
+def domain_guard(expr: sympy.Expr) -> sympy.Expr:
+    """0 where every operation in ``expr`` is within its real domain, NaN elsewhere.
+
+    Returns ``sympy.S.Zero`` when SymPy can prove every domain condition (for example
+    ``sqrt(1 + x**2)``), so guarded kernels cost nothing extra for such formulas.
+    ``Piecewise`` branches are guarded only where their condition selects them.
+    """
+    memo: dict[sympy.Basic, sympy.Expr] = {}
+
+    def guard(e: sympy.Basic) -> sympy.Expr:
+        if e.is_Atom or not isinstance(e, sympy.Expr):
+            return sympy.S.Zero
+        if e in memo:
+            return memo[e]
+        if isinstance(e, sympy.Piecewise):
+            parts = [(guard(value), cond) for value, cond in e.args]
+            result = (
+                sympy.S.Zero
+                if all(g == 0 for g, _ in parts)
+                else sympy.Piecewise(*parts)
+            )
+        else:
+            result = sympy.Add(*(guard(a) for a in e.args))
+            cond = _domain_condition(e)
+            if cond is not sympy.true:
+                result += sympy.Piecewise((0, cond), (sympy.nan, True))
+        memo[e] = result
+        return result
+
+    return guard(expr)
 
 
 def symmetric_positions(index: tuple[int, ...], n: int) -> list[int]:

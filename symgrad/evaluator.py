@@ -56,6 +56,9 @@ __all__ = ["Evaluator", "PARALLEL_THRESHOLD"]
 #: cost more than the work).
 PARALLEL_THRESHOLD = 4096
 
+#: Highest derivative order ``derivative`` accepts (symbolic size grows fast beyond).
+MAX_ORDER = 12
+
 _RESERVED = frozenset({"out", "direction", "order", "parallel"})
 
 
@@ -196,7 +199,7 @@ class Evaluator:
         if not names:
             raise InputError("partial() needs at least one variable name, e.g. partial('x').")
         wrt = [self._symbol(name) for name in names]
-        expr = derive.partial(self.formula.exprs[0], wrt, self.simplify)
+        expr = self._guarded(derive.partial(self.formula.exprs[0], wrt, self.simplify))
         label = "d" + "".join(names)
         sub = Formula(
             sources=(f"{label}[{self.formula.sources[0]}]",),
@@ -305,8 +308,8 @@ class Evaluator:
         self._require_scalar("derivative")
         if not isinstance(order, (int, np.integer)) or isinstance(order, bool) or order < 0:
             raise InputError(f"order must be a non-negative integer, not {order!r}.")
-        if order > 8:
-            raise InputError(f"order={order} is too high (at most 8 is supported).")
+        if order > MAX_ORDER:
+            raise InputError(f"order={order} is too high (at most {MAX_ORDER} is supported).")
         return self._evaluate((("derivative", int(order)),), args, kwargs, out)[0]
 
     def _require_scalar(self, what: str, instead: str | None = None) -> None:
@@ -321,24 +324,38 @@ class Evaluator:
                 self._memo[key] = make()
             return self._memo[key]
 
+    def _guard(self, k: int = 0) -> sympy.Expr:
+        """0 inside formula k's real domain, NaN outside (see ``derive.domain_guard``)."""
+        return self._memoize(("guard", k), lambda: derive.domain_guard(self.formula.exprs[k]))
+
+    def _guarded(self, expr: sympy.Expr, k: int = 0) -> sympy.Expr:
+        # Structural zeros stay zero (not computed at all); every other derivative is
+        # NaN wherever formula k is undefined on the reals.
+        return expr + self._guard(k) if expr != 0 else expr
+
     def _output_spec(self, name) -> tuple:
         n, m = self.n_variables, self.n_outputs
         exprs = self.formula.exprs
+        g = self._guarded
         if name == "value":
             shape = (m,) if self.is_vector else ()
             return ("value", shape, [((k,), e) for k, e in enumerate(exprs)])
         if name == "gradient":
-            return ("gradient", (n,), [((k,), e) for k, e in enumerate(self._jac()[0])])
+            return ("gradient", (n,), [((k,), g(e)) for k, e in enumerate(self._jac()[0])])
         if name == "jacobian":
             shape = (m, n)
-            entries = [((i * n + k,), e) for i, row in enumerate(self._jac()) for k, e in enumerate(row)]
+            entries = [
+                ((i * n + k,), g(e, i))
+                for i, row in enumerate(self._jac())
+                for k, e in enumerate(row)
+            ]
             return ("jacobian", shape, entries)
         if name == "hessian":
             entries = []
             for f in range(m):
                 for ij, e in self._hess_upper(f).items():
                     positions = derive.symmetric_positions(ij, n)
-                    entries.append(([f * n * n + p for p in positions], e))
+                    entries.append(([f * n * n + p for p in positions], g(e, f)))
             shape = (m, n, n) if self.is_vector else (n, n)
             return ("hessian", shape, entries)
         if name == "hvp":
@@ -348,14 +365,17 @@ class Evaluator:
                     self._jac()[0], self._vars, self._direction_symbols(), self.simplify
                 ),
             )
-            return ("hvp", (n,), [((k,), e) for k, e in enumerate(hv)])
+            return ("hvp", (n,), [((k,), g(e)) for k, e in enumerate(hv)])
         if isinstance(name, tuple) and name[0] == "derivative":
             order = name[1]
             tensor = self._memoize(
                 name,
                 lambda: derive.derivative_tensor(exprs[0], self._vars, order, self.simplify),
             )
-            entries = [(derive.symmetric_positions(idx, n), e) for idx, e in tensor.items()]
+            entries = [
+                (derive.symmetric_positions(idx, n), g(e) if order else e)
+                for idx, e in tensor.items()
+            ]
             return ("derivative", (n,) * order, entries)
         raise InputError(
             f"unknown output {name!r}; choose from 'value', 'gradient', 'jacobian', 'hessian'."
@@ -417,7 +437,9 @@ class Evaluator:
             if key in values:
                 raise InputError(f"{key!r} was given both positionally and by keyword.")
             if key not in names and key not in self.params:
-                close = difflib.get_close_matches(key, names + self.params, n=1)
+                known = names + self.params
+                close = [k for k in known if k.lower() == key.lower()]
+                close = close or difflib.get_close_matches(key, known, n=1)
                 hint = f" Did you mean {close[0]!r}?" if close else ""
                 raise InputError(
                     f"unknown argument {key!r}: variables are {_natural_join(names)}; "
@@ -492,6 +514,29 @@ class Evaluator:
             return out
 
         return alloc((rows, npoints), dtype=self.dtype), finish
+
+    # -- adapters ----------------------------------------------------------------------------
+    def for_scipy(self, x0=None, **params) -> dict:
+        """Keyword arguments for ``scipy.optimize.minimize``: fun, jac, hess, hessp (, x0).
+
+        ``scipy.optimize.minimize(**f.for_scipy(x0=[-1.2, 1.0]), method="trust-exact")``.
+        Each callable takes a 1-D vector in variable order; ``params`` are fixed.
+        See ``symgrad.optimize.minimize_kwargs``.
+        """
+        from .optimize import minimize_kwargs
+
+        return minimize_kwargs(self, x0=x0, **params)
+
+    def for_least_squares(self, data, x0=None, *, observed=None, **params) -> dict:
+        """Keyword arguments for ``scipy.optimize.least_squares``: fun (residuals), jac (, x0).
+
+        The formula's variables are the fitted parameters; ``data`` maps the
+        evaluator's params (e.g. ``t``) to the sample arrays; residual
+        ``= f(theta; data) - observed``. See ``symgrad.optimize.least_squares_kwargs``.
+        """
+        from .optimize import least_squares_kwargs
+
+        return least_squares_kwargs(self, data, x0=x0, observed=observed, **params)
 
     # -- test support ---------------------------------------------------------------------------
     def evaluate_python(self, outputs: Sequence[str], *args, **kwargs) -> list[np.ndarray]:

@@ -225,7 +225,7 @@ class Kernel:
             raise CompilationError(
                 "numba could not compile the generated kernel. This is a symgrad bug; "
                 f"please report it with the source (Evaluator.source). numba said: "
-                f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+                + " | ".join(line.strip() for line in str(exc).splitlines()[:4] if line.strip()),
                 source=self.source,
             ) from None
         if self.path is None:

@@ -54,3 +54,18 @@ def assert_close(actual, expected, rtol=1e-12, atol=1e-300):
     np.testing.assert_array_equal(actual[~finite & ~np.isnan(expected)],
                                   expected[~finite & ~np.isnan(expected)])
     np.testing.assert_allclose(actual[finite], expected[finite], rtol=rtol, atol=atol)
+
+
+def assert_same_computation(compiled, python):
+    """Compiled kernel vs the same source run as plain Python.
+
+    The operations are identical, but numba calls the platform libm where plain Python
+    calls NumPy's scalar functions; those may differ in the last bits (cbrt, expm1,
+    lgamma), so agreement is to a few ulps, with identical NaN/inf positions.
+    """
+    compiled = np.asarray(compiled)
+    python = np.asarray(python)
+    np.testing.assert_array_equal(np.isnan(compiled), np.isnan(python))
+    np.testing.assert_array_equal(np.isinf(compiled), np.isinf(python))
+    finite = np.isfinite(python)
+    np.testing.assert_allclose(compiled[finite], python[finite], rtol=1e-13, atol=1e-15)

@@ -14,7 +14,7 @@ import pytest
 import sympy
 
 import symgrad
-from helpers import assert_close, mp_derivative, mp_value
+from helpers import assert_close, assert_same_computation, mp_derivative, mp_value
 
 POINTS = np.array([-2.5, -0.7, -0.3, 0.2, 0.5, 0.9, 1.7, 3.3])
 
@@ -58,13 +58,13 @@ ONE_ARG = {
     "x**(-3)": lambda x: x**-3,
     "2**x": lambda x: 2**x,
     "x**x": lambda x: x**x,
-    "where(x > 0.5, x**3, sin(x))": lambda x: x**3 if x > 0.5 else mpmath.sin(x),
+    "where(x > 0.6, x**3, sin(x))": lambda x: x**3 if x > 0.6 else mpmath.sin(x),
     "x**3 if x < 1 else exp(-x)": lambda x: x**3 if x < 1 else mpmath.exp(-x),
     "sqrt(1 + x**2)*exp(-x/3)": lambda x: mpmath.sqrt(1 + x**2) * mpmath.exp(-x / 3),
 }
 
 TWO_ARG = {
-    "atan2(y, x)": mpmath.atan2,
+    "atan2(y, x)": lambda x, y: mpmath.atan2(y, x),
     "hypot(x, y)": mpmath.hypot,
     "Min(x, y)": lambda x, y: min(x, y),
     "Max(x, y, 0.1)": lambda x, y: max(x, y, mpmath.mpf("0.1")),
@@ -74,8 +74,11 @@ TWO_ARG = {
 
 
 def _reference(fn, point, orders):
-    if sum(orders) == 0:
-        return mp_value(fn, *point)
+    value = mp_value(fn, *point)
+    if sum(orders) == 0 or np.isnan(value):
+        # Where the real function is undefined (complex), so are its derivatives, even
+        # if mpmath's derivative of the complex branch happens to be real.
+        return value
     return mp_derivative(fn, point, orders)
 
 
@@ -96,9 +99,9 @@ def test_one_argument_functions_and_two_derivatives(one_arg):
     gold_value, gold_jac, gold_hess = one_arg.evaluate_python(
         ["value", "jacobian", "hessian"], POINTS
     )
-    np.testing.assert_array_equal(value, gold_value)
-    np.testing.assert_array_equal(jac, gold_jac)
-    np.testing.assert_array_equal(hess, gold_hess)
+    assert_same_computation(value, gold_value)
+    assert_same_computation(jac, gold_jac)
+    assert_same_computation(hess, gold_hess)
     for k, (formula, fn) in enumerate(ONE_ARG.items()):
         for order, got in ((0, value[:, k]), (1, jac[:, k, 0]), (2, hess[:, k, 0, 0])):
             expected = [_reference(fn, (p,), (order,)) for p in POINTS]
@@ -147,9 +150,9 @@ def test_higher_derivatives_of_gamma_use_polygamma():
 
 
 def test_unsupported_derivative_order_is_named():
-    f = symgrad.compile("gamma(x)", parallel=False)
-    with pytest.raises(symgrad.UnsupportedFunctionError, match="polygamma"):
-        f.derivative(1.0, order=13)
+    f = symgrad.compile("loggamma(x)", parallel=False)
+    with pytest.raises(symgrad.UnsupportedFunctionError, match=r"polygamma\(11"):
+        f.derivative(1.0, order=12)  # polygamma(11, x)
 
 
 class TestConventions:
