@@ -215,7 +215,7 @@ fig, ax = plt.subplots(figsize=(7, 3.5))
 for order in [1, 2]:
     fd_x = np.gradient(Z, x, y, edge_order=order)[0]
     ax.semilogy(x, np.abs(fd_x[:, j] - exact[:, j, 0]) + 1e-16, label=f"edge_order={order}")
-ax.set(xlabel="x", ylabel="|error of d/dx|", title="Error along y = 0: the edges", ylim=(1e-9, 1e-1))
+ax.set(xlabel="x", ylabel="|error of d/dx|", title="Error along y = 0", ylim=(1e-9, 1e-1))
 ax.legend()
 plt.show()"""),
     ("md", """\
@@ -363,7 +363,8 @@ for label, (method, funcs) in runs.items():
     elapsed = time.perf_counter() - start
     error = np.linalg.norm(x - 1.0)
     stop = "tolerance" if converged else "iteration limit"
-    print(f"{label:28s} {len(paths[label]) - 1:10d} {error:10.1e} {elapsed * 1e3:7.1f} ms  {stop}")"""),
+    steps = len(paths[label]) - 1
+    print(f"{label:28s} {steps:10d} {error:10.1e} {elapsed * 1e3:7.1f} ms  {stop}")"""),
     ("md", """\
 What the table says:
 

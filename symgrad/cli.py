@@ -192,13 +192,16 @@ def _number(text: str, what: str) -> float:
     # A constant expression such as pi/2 or -sqrt(2): parsed by symgrad's safe parser.
     import sympy
 
-    from .errors import ParseError
+    from .errors import ParseError, SymgradError
     from .parse import parse
 
     try:
         expr = parse(text, variables="_symgrad_dummy").exprs[0]
     except ParseError as exc:
         raise _input_error(f"{what}: {text!r} is not a number ({exc.reason})") from None
+    except SymgradError:
+        raise _input_error(f"{what}: {text!r} is not a number (it has names in it).") \
+            from None
     if expr.free_symbols:
         raise _input_error(f"{what}: {text!r} is not a number (it has names in it).")
     value = complex(sympy.N(expr))
@@ -471,8 +474,6 @@ def _print_symbolic_json(ev, kind, items, shape, replacements, reduced, style, o
 def _python_code(ev, kind, items, shape, replacements, reduced) -> str:
     from sympy.printing.numpy import SciPyPrinter
 
-    from . import functions as sgf
-
     class Printer(SciPyPrinter):
         def _print_cbrt(self, expr):
             return f"{self._module_format('numpy.cbrt')}({self._print(expr.args[0])})"
@@ -480,7 +481,6 @@ def _python_code(ev, kind, items, shape, replacements, reduced) -> str:
         def _print_DiracDelta(self, expr):  # symgrad's convention: 0 (see derive.py)
             return "0.0"
 
-    del sgf
     printer = Printer({"fully_qualified_modules": True, "strict": True})
     try:
         temps = [(printer.doprint(s), printer.doprint(e)) for s, e in replacements]
@@ -496,7 +496,7 @@ def _python_code(ev, kind, items, shape, replacements, reduced) -> str:
     shape_text = {"gradient": f"+ ({shape[0]},)", "hessian": f"+ {shape}",
                   "jacobian": f"+ {shape}", "value": f"+ {shape}" if shape else ""}[kind]
     lines.append(f'    """{kind.capitalize()} of {source!r} (symgrad); shape: inputs '
-                 f'broadcast together {shape_text}."""'.replace(" ;", ";"))
+                 f'broadcast together {shape_text}."""')
     for name, code in temps:
         lines.append(f"    {name} = {code}")
     bshape = f"numpy.broadcast({arglist}).shape"

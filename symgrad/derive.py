@@ -30,10 +30,10 @@ Operations whose domain SymPy can prove always holds (``log(1 + x**2)``) add not
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 
 import sympy
+from sympy.utilities.iterables import multiset_permutations
 
 __all__ = [
     "gradient",
@@ -224,9 +224,9 @@ def domain_guard(expr: sympy.Expr) -> sympy.Expr:
 
 def symmetric_positions(index: tuple[int, ...], n: int) -> list[int]:
     """Flat C-order positions in an ``(n,)*k`` tensor of every permutation of ``index``."""
-    seen = sorted(set(itertools.permutations(index)))
+    # Distinct permutations only: a multiset of k equal indices has one, not k!.
     positions = []
-    for perm in seen:
+    for perm in multiset_permutations(list(index)):
         flat = 0
         for k in perm:
             flat = flat * n + k

@@ -34,6 +34,7 @@ rejected with ``InputError``.
 from __future__ import annotations
 
 import difflib
+import math
 import threading
 import warnings
 from collections.abc import Sequence
@@ -67,6 +68,22 @@ class _Compiled:
     program: Program
     source: str
     kernel: Any = None  # symgrad.kernel.Kernel, built on first evaluation
+    # (offset, size, shape) per block, set once the serial kernel has run on floats:
+    # enables Evaluator._scalar_call, the low-overhead path for one point.
+    scalar_layout: tuple | None = None
+
+
+def _block_view(buffer: np.ndarray, block, shape: tuple[int, ...]):
+    """A block of the ``(rows, N)`` buffer as an array of shape ``shape + block.shape``."""
+    rows = buffer[block.offset : block.offset + block.size]
+    if not block.shape:
+        view = rows.reshape(shape)
+        return view[()] if shape == () else view  # one point: a NumPy scalar
+    view = rows.reshape(block.shape + shape)
+    k = len(block.shape)
+    if shape == ():
+        return view
+    return np.moveaxis(view, tuple(range(k)), tuple(range(-k, 0)))
 
 
 def _natural_join(names: Sequence[str]) -> str:
@@ -117,6 +134,10 @@ class Evaluator:
         self.parallel = parallel
         self._vars = formula.variables
         self._params = formula.params
+        # Names are read on every call: computed once here.
+        self._var_names: tuple[str, ...] = formula.variable_names
+        self._param_names: tuple[str, ...] = formula.param_names
+        self._input_names = self._var_names + self._param_names
         self._requests: dict[tuple, _Compiled] = {}
         self._memo: dict[Any, Any] = {}
         self._lock = threading.RLock()
@@ -124,11 +145,11 @@ class Evaluator:
     # -- description ------------------------------------------------------------------
     @property
     def variables(self) -> tuple[str, ...]:
-        return self.formula.variable_names
+        return self._var_names
 
     @property
     def params(self) -> tuple[str, ...]:
-        return self.formula.param_names
+        return self._param_names
 
     @property
     def n_variables(self) -> int:
@@ -455,7 +476,40 @@ class Evaluator:
             )
         return [_as_float(values[k], k, self.dtype) for k in names + self.params]
 
+    def _scalar_call(self, outputs: tuple, args: tuple, kwargs: dict):
+        """One point given as Python/NumPy floats: skip the array machinery.
+
+        Returns None when this call does not qualify (then the general path runs);
+        results are identical to the general path's (the same serial kernel).
+        """
+        compiled = self._requests.get(outputs)
+        if compiled is None or compiled.scalar_layout is None or self.dtype != np.float64:
+            return None
+        if len(args) != len(self._var_names) or len(kwargs) != len(self._param_names):
+            return None
+        values = []
+        for a in args:
+            if type(a) is not float and not isinstance(a, (float, np.floating)):
+                return None
+            values.append(float(a))
+        for name in self._param_names:
+            a = kwargs.get(name)
+            if a is None or (type(a) is not float and not isinstance(a, (float, np.floating))):
+                return None
+            values.append(float(a))
+        program = compiled.program
+        buffer = (np.zeros if program.zero_rows else np.empty)((program.n_rows, 1))
+        compiled.kernel.dispatcher(False)(*values, buffer)
+        return [
+            buffer[offset, 0] if shape == () else buffer[offset : offset + size, 0].reshape(shape)
+            for offset, size, shape in compiled.scalar_layout
+        ]
+
     def _evaluate(self, outputs: tuple, args, kwargs, out, extra: tuple = ()):
+        if out is None and not extra:
+            fast = self._scalar_call(outputs, args, kwargs)
+            if fast is not None:
+                return fast
         inputs = self._bind(args, kwargs) + list(extra)
         labels = self.variables + self.params + tuple(f"direction[{k}]" for k in range(len(extra)))
         try:
@@ -463,7 +517,7 @@ class Evaluator:
         except ValueError:
             detail = ", ".join(f"{name}: {a.shape}" for name, a in zip(labels, inputs))
             raise InputError(f"input shapes do not broadcast together ({detail}).") from None
-        npoints = int(np.prod(shape, dtype=np.int64))
+        npoints = math.prod(shape)
         flat = [_flatten(a, shape) for a in inputs]
         compiled = self._request(outputs)
         program = compiled.program
@@ -473,15 +527,14 @@ class Evaluator:
                 self.parallel if self.parallel != "auto" else npoints >= PARALLEL_THRESHOLD
             )
             self._kernel(compiled)(tuple(flat), buffer, bool(parallel))
-        results = []
-        for block in program.blocks:
-            rows = buffer[block.offset : block.offset + block.size]
-            view = rows.reshape(block.shape + shape)
-            k = len(block.shape)
-            results.append(np.moveaxis(view, tuple(range(k)), tuple(range(-k, 0))) if k else view)
+            if shape == () and not extra and self.dtype == np.float64:
+                # Only now is the serial kernel known to be compiled for floats.
+                compiled.scalar_layout = tuple(
+                    (b.offset, b.size, b.shape) for b in program.blocks
+                )
         if finish is not None:
-            return [finish(results[0])]
-        return results
+            return [finish(_block_view(buffer, program.blocks[0], shape))]
+        return [_block_view(buffer, block, shape) for block in program.blocks]
 
     def _output_buffer(self, program: Program, outputs, shape, npoints, out):
         rows = program.n_rows
@@ -547,18 +600,13 @@ class Evaluator:
         compiled = self._request(tuple(outputs))
         inputs = self._bind(args, kwargs)
         shape = np.broadcast_shapes(*(a.shape for a in inputs))
-        npoints = int(np.prod(shape, dtype=np.int64))
+        npoints = math.prod(shape)
         flat = [_flatten(a, shape) for a in inputs]
         buffer = np.zeros((compiled.program.n_rows, npoints), dtype=self.dtype)
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             self._kernel(compiled).python(*flat, buffer)
-        out = []
-        for block in compiled.program.blocks:
-            rows = buffer[block.offset : block.offset + block.size].reshape(block.shape + shape)
-            k = len(block.shape)
-            out.append(np.moveaxis(rows, tuple(range(k)), tuple(range(-k, 0))) if k else rows)
-        return out
+        return [_block_view(buffer, block, shape) for block in compiled.program.blocks]
 
     def cache_stats(self) -> dict[str, int]:
         """numba disk-cache hits/misses of this evaluator's kernels in this process."""

@@ -164,7 +164,8 @@ def test_callables_types_and_values(rosen):
     np.testing.assert_allclose(g, [-2 * (1 - a) - 400 * a * (b - a * a), 200 * (b - a * a)])
     H = kw["hess"](x)
     assert H.shape == (2, 2) and H.dtype == np.float64
-    np.testing.assert_allclose(H, [[2 - 400 * (b - a * a) + 800 * a * a, -400 * a], [-400 * a, 200]])
+    h11 = 2 - 400 * (b - a * a) + 800 * a * a
+    np.testing.assert_allclose(H, [[h11, -400 * a], [-400 * a, 200]])
     p = np.array([0.3, -0.7])
     hessp = rosen.for_scipy(hessp=True)["hessp"]
     hp = hessp(x, p)
