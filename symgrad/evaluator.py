@@ -570,10 +570,13 @@ class Evaluator:
 
     # -- adapters ----------------------------------------------------------------------------
     def for_scipy(self, x0=None, **params) -> dict:
-        """Keyword arguments for ``scipy.optimize.minimize``: fun, jac, hess, hessp (, x0).
+        """Keyword arguments for ``scipy.optimize.minimize``: fun, jac, hess (, x0).
 
-        ``scipy.optimize.minimize(**f.for_scipy(x0=[-1.2, 1.0]), method="trust-exact")``.
-        Each callable takes a 1-D vector in variable order; ``params`` are fixed.
+        ``scipy.optimize.minimize(**f.for_scipy(x0=[-1.2, 1.0], method="trust-exact"))``.
+        Each callable takes a 1-D vector in variable order; ``params`` are fixed numbers.
+        ``method=...`` is passed through and only the callables that method uses are
+        included; ``hessp=True`` gives ``hessp(x, p)`` instead of ``hess``.
+        fun/jac/hess share one fused kernel call per point.
         See ``symgrad.optimize.minimize_kwargs``.
         """
         from .optimize import minimize_kwargs
