@@ -98,7 +98,8 @@ class Hand(Column):
     dist = "numba"
     module = "numba"
     disk_cache = True
-    note = "hand-written numba prange kernels (benchmarks/hand.py)"
+    note = ("hand-written numba prange kernels (benchmarks/hand.py); threading layer "
+            "workqueue unless BENCH_HAND_THREADING_LAYER says otherwise")
 
     def version(self):
         return f"numba {_version('numba')}"
@@ -142,6 +143,13 @@ class Symgrad(Column):
         return None
 
     def threads(self):
+        try:  # symgrad may run its kernels on its own thread pool rather than numba's
+            from symgrad import kernel
+
+            if hasattr(kernel, "default_threads"):
+                return f"symgrad {kernel.default_threads()} threads; {_numba_threads()}"
+        except Exception:  # pragma: no cover
+            pass
         return _numba_threads()
 
     def import_modules(self):
@@ -191,6 +199,7 @@ class NumbaLambdify(Column):
     dist = "numba"
     module = "numba"
     note = 'numba.njit(sympy.lambdify(vars, tuple(exprs), "numpy", cse=True)); rows assembled'
+    max_rows = 2500  # Rosenbrock n = 100's Hessian (10000 entries) is not attempted
 
     def version(self):
         return f"numba {_version('numba')}, sympy {_version('sympy')}"
@@ -208,6 +217,11 @@ class NumbaLambdify(Column):
 
         syms, exprs = p.sympy_outputs(op)
         rows = len(exprs)
+        if rows > self.max_rows:
+            raise NotImplementedError(
+                f"not attempted: numba compile time grows steeply with the returned tuple "
+                f"({rows} entries; 2500 took 78 s on 2 cores); raise NumbaLambdify.max_rows to try"
+            )
         f = numba.njit(sympy.lambdify(syms, tuple(exprs) if rows > 1 else exprs[0], "numpy", cse=True))
 
         def fn(X):

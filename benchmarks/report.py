@@ -314,7 +314,7 @@ def chart(results: dict, path: Path) -> None:
         ax.set_ylabel("ns per point (log)")
         ax.set_title(f"{op}: evaluation time per point (median; lower is better)")
         ax.grid(axis="y", which="both", alpha=0.3)
-    axes[0, 0].legend(ncol=min(len(cols), 5), fontsize=8, loc="upper left")
+    axes[0, 0].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.suptitle(f"symgrad benchmarks ({results['meta']['mode']}, {results['meta']['machine']['cpu_count']} CPUs)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -3,9 +3,9 @@
 Every (case, column) is measured in a fresh subprocess (``benchmarks.worker``): a *cold*
 process with an empty per-run cache (symgrad's ``SYMGRAD_CACHE_DIR``, numba's
 ``NUMBA_CACHE_DIR`` for the hand kernels, JAX's persistent compilation cache, torch
-inductor's cache, all inside a temporary directory under ``--out``, so the user's caches
-are never touched), then, for the tools that have a disk cache, a *warm* process that
-finds the compiled kernel on disk. Columns are interleaved (their order rotates from one
+inductor's cache, all inside one temporary directory, removed at the end, so the
+user's caches are never touched), then, for the tools that have a disk cache, a *warm*
+process that finds the compiled kernel on disk. Columns are interleaved (their order rotates from one
 case to the next) and the evaluation samples of both processes are pooled; tables report
 min/median/max and ratios to the hand-written kernel.
 
@@ -18,8 +18,9 @@ Modes
             (N = 1e5, 1e5, 1e4, 1e4), P3 at N = 1e6; one process per case and op;
             >= 5 repeats; every extra measurement. Tens of minutes.
 --quick     P1 and P3 at N = 1e5, P2 n = 10 at N = 1e4; one process per (problem,
-            column) for all three ops; 3 repeats; short extras; torch.compile left out
-            (it needs ~20 s per case). Under 2 minutes on 2 cores.
+            column) for all three ops; 3 repeats; a warm process for symgrad only; short
+            extras (P2 build for n = 10, 20); torch.compile left out (it needs ~20 s per
+            case). Under 2 minutes on 2 cores.
 --smoke     tiny N (default 100), 2 repeats, every case in *this* process, no extras:
             for the test suite (checks the structure and that the columns agree).
 """
@@ -143,6 +144,12 @@ def _env(cache_root: Path, column: str | None = None) -> dict:
     env["PYTHONWARNINGS"] = "ignore"
     if column == "hand":
         env["NUMBA_CACHE_DIR"] = str(cache_root / "numba")
+        # numba's OpenMP layer (libgomp) stalls ~5-8 ms per parallel call when another
+        # process keeps a core busy (measured on a shared 2-core VM); workqueue does not.
+        # Override with BENCH_HAND_THREADING_LAYER=omp|tbb|workqueue|default.
+        layer = os.environ.get("BENCH_HAND_THREADING_LAYER", "workqueue")
+        if layer != "default":
+            env["NUMBA_THREADING_LAYER"] = layer
     else:
         env.pop("NUMBA_CACHE_DIR", None)  # symgrad's default: numba files beside the kernel
     return env
@@ -193,7 +200,7 @@ def run_suite(
         exclude_slow = quick or inprocess
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".bench-", dir=out_dir))
+    work = Path(tempfile.mkdtemp(prefix="symgrad-bench-"))  # caches, specs, checks; removed at the end
     started = time.perf_counter()
     meta = {
         "date": _dt.datetime.now().isoformat(timespec="seconds"),
@@ -217,7 +224,8 @@ def run_suite(
             log("copy bandwidth ...")
             results["extras"]["bandwidth"] = [_extra(work, "bandwidth", {"size_mb": 64 if quick else 256}, timeout)]
         records = _measure_all(cases, cols, work, repeats=repeats, group_ops=group_ops,
-                               inprocess=inprocess, timeout=timeout, ops=ops, log=log)
+                               inprocess=inprocess, timeout=timeout, ops=ops, log=log,
+                               warm_only=("symgrad",) if quick else None, quick=quick)
         for c in results["columns"]:
             for rec in records:
                 if rec["column"] == c["name"] and rec.get("version"):
@@ -225,8 +233,9 @@ def run_suite(
                     break
         results["cases"] = _aggregate(records, cols)
         if extras and not inprocess:
-            results["extras"]["bandwidth"].append(
-                _extra(work, "bandwidth", {"size_mb": 64 if quick else 256}, timeout))
+            if not quick:
+                results["extras"]["bandwidth"].append(
+                    _extra(work, "bandwidth", {"size_mb": 256}, timeout))
             _run_extras(results["extras"], work, quick, cols, timeout, log)
         _bandwidth_bounds(results)
     finally:
@@ -239,7 +248,8 @@ def run_suite(
     return results
 
 
-def _measure_all(cases, cols, work, *, repeats, group_ops, inprocess, timeout, ops, log):
+def _measure_all(cases, cols, work, *, repeats, group_ops, inprocess, timeout, ops, log,
+                 warm_only=None, quick=False):
     from . import worker
 
     records = []
@@ -258,12 +268,14 @@ def _measure_all(cases, cols, work, *, repeats, group_ops, inprocess, timeout, o
                 for col in order:
                     if phase == "warm" and not col.disk_cache:
                         continue
+                    if phase == "warm" and warm_only and col.name not in warm_only:
+                        continue
                     cache_root = work / "cache" / unit_id / _slug(col.name)
                     check_dir = work / "check" / unit_id / phase
                     check_dir.mkdir(parents=True, exist_ok=True)
                     spec = dict(column=col.name, problem=problem, size=size, ops=unit, N=N,
                                 repeats=repeats, overhead=True,
-                                overhead_budget_s=0.01 if inprocess else (0.05 if group_ops else 0.2),
+                                overhead_budget_s=0.01 if inprocess else (0.02 if quick else 0.2),
                                 check_dir=str(check_dir), tag="")
                     t = time.perf_counter()
                     if inprocess:
@@ -419,9 +431,9 @@ def _run_extras(extras: dict, work: Path, quick: bool, cols, timeout: float, log
     log("one-point overhead done")
     # P2 build times
     rows = []
-    ns = (10, 50) if quick else (10, 50, 100, 200)
+    ns = (10, 20) if quick else (10, 50, 100, 200)
     for n in ns:
-        for op in ("gradient", "hessian"):
+        for op in ("hessian",) if quick else ("gradient", "hessian"):
             for tool in ["symgrad"] + (["jax"] if have_jax else []):
                 cache = work / "cache" / f"p2build-{n}-{op}-{tool}"
                 rows.append(_extra(work, "p2_build", {"n": n, "op": op, "tool": tool}, timeout, cache))
@@ -439,7 +451,7 @@ def main(argv=None) -> int:
     ap.add_argument("--columns", nargs="+", help="only these columns (default: every installed one)")
     ap.add_argument("--problems", nargs="+", help="only these problems, e.g. P1 'P2 n=10'")
     ap.add_argument("--repeats", type=int, help="timed evaluations per process (default 5, quick 3, smoke 2)")
-    ap.add_argument("--timeout", type=float, help="seconds per subprocess (default 600, quick 60)")
+    ap.add_argument("--timeout", type=float, help="seconds per subprocess (default 300, quick 60)")
     ap.add_argument("--no-extras", action="store_true", help="skip first-result/overhead/build tables")
     ap.add_argument("--inprocess", action="store_true", help="no subprocesses (no cold/warm split)")
     args = ap.parse_args(argv)
@@ -452,7 +464,7 @@ def main(argv=None) -> int:
         extras, timeout = not args.no_extras, args.timeout or 60
     else:
         cases, repeats, inprocess, group_ops = FULL_CASES, args.repeats or 5, args.inprocess, False
-        extras, timeout = not args.no_extras, args.timeout or 600
+        extras, timeout = not args.no_extras, args.timeout or 300
     if args.problems:
         cases = [c for c in cases if P.problem(c[0], c[1]).label in args.problems or c[0] in args.problems]
     t = time.perf_counter()

@@ -14,13 +14,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import prange, types
 from numba.extending import overload, register_jitable
 
 __all__ = [
     "np",
-    "prange",
-    "at",
     "sg_heaviside",
     "sg_gamma",
     "sg_lgamma",
@@ -33,19 +30,6 @@ __all__ = [
 
 #: Highest polygamma order the kernels implement (the 11th derivative of loggamma).
 MAX_POLYGAMMA_ORDER = 10
-
-
-def at(a, i):
-    """Element ``i`` of a 1-D input, or the input itself when it is a scalar."""
-    return a if np.ndim(a) == 0 else a[i]
-
-
-@overload(at, inline="always")
-def _at_jit(a, i):
-    # Resolved at compile time from the argument's type: no branch in the loop.
-    if isinstance(a, types.Array):
-        return lambda a, i: a[i]
-    return lambda a, i: a
 
 
 @register_jitable

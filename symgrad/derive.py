@@ -71,7 +71,19 @@ def gradient(
     -------
     tuple of sympy.Expr, length n
     """
-    return tuple(maybe_simplify(_diff(expr, v), simplify) for v in variables)
+    # A sum is differentiated term by term, each variable only through the terms that
+    # contain it: O(size) instead of O(n * size) for sums of many small terms (the
+    # typical objective, e.g. Rosenbrock with 100 variables).
+    terms = expr.args if expr.is_Add else (expr,)
+    wanted = set(variables)
+    by_variable: dict[sympy.Symbol, list[sympy.Expr]] = {v: [] for v in variables}
+    for term in terms:
+        for v in term.free_symbols & wanted:
+            by_variable[v].append(term)
+    return tuple(
+        maybe_simplify(sympy.Add(*(sympy.diff(t, v) for t in by_variable[v])), simplify)
+        for v in variables
+    )
 
 
 def jacobian(

@@ -71,6 +71,13 @@ class _Compiled:
     # (offset, size, shape) per block, set once the serial kernel has run on floats:
     # enables Evaluator._scalar_call, the low-overhead path for one point.
     scalar_layout: tuple | None = None
+    point: Any = None  # numba dispatcher of kernel_point, once compiled for floats
+
+
+def _threads() -> int:
+    from .kernel import default_threads  # noqa: PLC0415 (kernel machinery loads lazily)
+
+    return default_threads()
 
 
 def _block_view(buffer: np.ndarray, block, shape: tuple[int, ...]):
@@ -428,7 +435,7 @@ class Evaluator:
 
     def _kernel(self, compiled: _Compiled):
         if compiled.kernel is None:
-            from .kernel import compile_kernel
+            from .kernel import compile_kernel  # noqa: PLC0415 (kept next to its use)
 
             compiled.kernel = compile_kernel(compiled.source)
         return compiled.kernel
@@ -499,7 +506,7 @@ class Evaluator:
             values.append(float(a))
         program = compiled.program
         buffer = (np.zeros if program.zero_rows else np.empty)((program.n_rows, 1))
-        compiled.kernel.dispatcher(False)(*values, buffer)
+        compiled.point(*values, buffer)
         return [
             buffer[offset, 0] if shape == () else buffer[offset : offset + size, 0].reshape(shape)
             for offset, size, shape in compiled.scalar_layout
@@ -523,15 +530,21 @@ class Evaluator:
         program = compiled.program
         buffer, finish = self._output_buffer(program, outputs, shape, npoints, out)
         if npoints > 0 and program.results:
-            parallel = (
-                self.parallel if self.parallel != "auto" else npoints >= PARALLEL_THRESHOLD
-            )
-            self._kernel(compiled)(tuple(flat), buffer, bool(parallel))
-            if shape == () and not extra and self.dtype == np.float64:
-                # Only now is the serial kernel known to be compiled for floats.
-                compiled.scalar_layout = tuple(
-                    (b.offset, b.size, b.shape) for b in program.blocks
+            kernel = self._kernel(compiled)
+            if shape == ():
+                kernel.point(tuple(a[0] for a in flat), buffer)
+                if not extra and self.dtype == np.float64:
+                    # kernel_point is now compiled for floats: later single-point
+                    # calls can take the short path (_scalar_call).
+                    compiled.point = kernel.dispatcher("kernel_point")
+                    compiled.scalar_layout = tuple(
+                        (b.offset, b.size, b.shape) for b in program.blocks
+                    )
+            else:
+                parallel = (
+                    self.parallel if self.parallel != "auto" else npoints >= PARALLEL_THRESHOLD
                 )
+                kernel(tuple(flat), buffer, _threads() if parallel else 1)
         if finish is not None:
             return [finish(_block_view(buffer, program.blocks[0], shape))]
         return [_block_view(buffer, block, shape) for block in program.blocks]
@@ -608,7 +621,7 @@ class Evaluator:
         buffer = np.zeros((compiled.program.n_rows, npoints), dtype=self.dtype)
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            self._kernel(compiled).python(*flat, buffer)
+            self._kernel(compiled).python(*flat, buffer, 0, npoints)
         return [_block_view(buffer, block, shape) for block in compiled.program.blocks]
 
     def cache_stats(self) -> dict[str, int]:
@@ -638,10 +651,15 @@ def _as_float(value: Any, name: str, dtype: np.dtype) -> np.ndarray:
     raise InputError(f"{name} has dtype {arr.dtype}; expected real numbers.")
 
 
-def _flatten(a: np.ndarray, shape: tuple[int, ...]):
-    """A kernel argument: a scalar for one value, else a contiguous 1-D array of N."""
+def _flatten(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """A kernel argument: a 1-D array of the N points.
+
+    A single value becomes a zero-stride view (no copy); an input of the full shape a
+    contiguous array; anything else is broadcast and copied.
+    """
+    n = math.prod(shape)
     if a.size == 1:
-        return a.reshape(()).item() if a.dtype == np.float64 else a.reshape(())[()]
+        return np.broadcast_to(a.reshape(()), (n,))
     if a.shape != shape:
         a = np.broadcast_to(a, shape)
     return np.ascontiguousarray(a).reshape(-1)

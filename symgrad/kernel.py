@@ -42,7 +42,14 @@ from typing import Any
 
 from .errors import CompilationError
 
-__all__ = ["Kernel", "compile_kernel", "cache_dir", "clear_cache", "NUMBA_OPTIONS"]
+__all__ = [
+    "Kernel",
+    "compile_kernel",
+    "cache_dir",
+    "clear_cache",
+    "default_threads",
+    "NUMBA_OPTIONS",
+]
 
 #: Options every kernel is compiled with. ``error_model="numpy"``: division by zero
 #: gives inf/NaN as IEEE says, with no per-operation exception check in the loop.
@@ -172,7 +179,7 @@ class Kernel:
     key : str
         Content hash (names the cache entry).
     module : types.ModuleType
-        The executed source; ``module.kernel_serial`` runs as plain Python.
+        The executed source; ``module.kernel`` runs as plain Python.
     path : pathlib.Path or None
         The cache file, or None when compiled in memory only.
     """
@@ -182,49 +189,81 @@ class Kernel:
         self.key = key
         self.module = module
         self.path = path
-        self._dispatchers: dict[bool, Any] = {}
+        self._dispatchers: dict[str, Any] = {}
         self._lock = threading.Lock()
 
     @property
     def python(self):
-        """The kernel as plain Python (slow; the reference in tests)."""
-        return self.module.kernel_serial
+        """The loop kernel as plain Python (slow; the reference in tests)."""
+        return self.module.kernel
 
-    def dispatcher(self, parallel: bool):
-        """The numba dispatcher for the parallel or serial kernel (created lazily)."""
-        d = self._dispatchers.get(parallel)
+    def dispatcher(self, name: str = "kernel"):
+        """The numba dispatcher of ``kernel`` or ``kernel_point`` (created lazily)."""
+        d = self._dispatchers.get(name)
         if d is None:
             with self._lock:
-                d = self._dispatchers.get(parallel)
+                d = self._dispatchers.get(name)
                 if d is None:
                     import numba
 
-                    fn = self.module.kernel_parallel if parallel else self.module.kernel_serial
-                    options = dict(NUMBA_OPTIONS, parallel=parallel)
+                    options = dict(NUMBA_OPTIONS)
                     if self.path is None:
                         options["cache"] = False
-                    d = numba.njit(**options)(fn)
-                    self._dispatchers[parallel] = d
+                    d = numba.njit(**options)(getattr(self.module, name))
+                    self._dispatchers[name] = d
         return d
 
-    def __call__(self, args: tuple, out, parallel: bool) -> None:
-        """Run the compiled kernel: ``args`` are 1-D arrays or scalars; fills ``out``."""
-        d = self.dispatcher(parallel)
-        try:
-            d(*args, out)
-        except Exception as exc:  # only the first call per signature gets here
-            if _is_compiled(d, args, out):
-                raise
-            self._recover(parallel, exc)
-            self.dispatcher(parallel)(*args, out)
+    def __call__(self, args: tuple, out, threads: int = 1) -> None:
+        """Run the compiled loop kernel over all ``N = out.shape[1]`` points.
 
-    def _recover(self, parallel: bool, exc: Exception) -> None:
+        Parameters
+        ----------
+        args : tuple of 1-D arrays of length N
+        out : ndarray, shape (n_rows, N)
+        threads : int
+            Split the points into chunks run on this many threads (the kernel releases
+            the GIL). 1 runs in the calling thread.
+        """
+        n = out.shape[1]
+        d = self._checked_call("kernel", (*args, out, 0, min(n, _FIRST_CHUNK)))
+        if n <= _FIRST_CHUNK:
+            return
+        if threads <= 1:
+            d(*args, out, _FIRST_CHUNK, n)
+            return
+        # More chunks than threads, taken dynamically: a thread slowed by another
+        # process on its core does not hold up the others for long.
+        bounds = _chunks(_FIRST_CHUNK, n, threads * 4)
+        pool = _pool(threads)
+        futures = [pool.submit(d, *args, out, lo, hi) for lo, hi in bounds[1:]]
+        lo, hi = bounds[0]
+        d(*args, out, lo, hi)
+        for fut in futures:
+            fut.result()
+
+    def point(self, values: tuple, out) -> None:
+        """Evaluate one point given as floats into column 0 of ``out``."""
+        self._checked_call("kernel_point", (*values, out))
+
+    def _checked_call(self, name: str, call_args: tuple):
+        d = self.dispatcher(name)
+        try:
+            d(*call_args)
+        except Exception as exc:  # only a first call per signature gets here
+            if _is_compiled(d, call_args):
+                raise
+            self._recover(name, exc)
+            d = self.dispatcher(name)
+            d(*call_args)
+        return d
+
+    def _recover(self, name: str, exc: Exception) -> None:
         import numba.core.errors as nerr
 
         if isinstance(exc, (nerr.TypingError, nerr.LoweringError, nerr.UnsupportedError)):
             raise CompilationError(
                 "numba could not compile the generated kernel. This is a symgrad bug; "
-                f"please report it with the source (Evaluator.source). numba said: "
+                "please report it with the source (Evaluator.source). numba said: "
                 + " | ".join(line.strip() for line in str(exc).splitlines()[:4] if line.strip()),
                 source=self.source,
             ) from None
@@ -236,11 +275,11 @@ class Kernel:
             f"symgrad: numba's cached code for {self.path.name} could not be loaded "
             f"({type(exc).__name__}: {exc}); recompiling it.",
             RuntimeWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
         _drop_numba_files(self.path.parent, self.module.__name__)
         with self._lock:
-            self._dispatchers.pop(parallel, None)
+            self._dispatchers.pop(name, None)
 
     def cache_stats(self) -> dict[str, int]:
         """numba's disk-cache hits and misses for this kernel in this process."""
@@ -251,11 +290,49 @@ class Kernel:
         return {"hits": hits, "misses": misses}
 
 
-def _is_compiled(dispatcher, args, out) -> bool:
+# The first chunk runs alone in the calling thread: it compiles (or loads) the kernel
+# for these argument types before any other thread calls it.
+_FIRST_CHUNK = 256
+_pool_lock = threading.Lock()
+_pools: dict[int, Any] = {}
+
+
+def default_threads() -> int:
+    """Threads for large inputs: ``$SYMGRAD_NUM_THREADS``, else the usable cores."""
+    env = os.environ.get("SYMGRAD_NUM_THREADS")
+    if env:
+        try:
+            return max(1, int(env))
+        except ValueError:
+            pass
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _pool(threads: int):
+    with _pool_lock:
+        pool = _pools.get(threads)
+        if pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            pool = ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix="symgrad")
+            _pools[threads] = pool
+        return pool
+
+
+def _chunks(start: int, stop: int, count: int) -> list[tuple[int, int]]:
+    count = max(1, min(count, (stop - start) // 1024 or 1))
+    edges = [start + (stop - start) * k // count for k in range(count + 1)]
+    return [(edges[k], edges[k + 1]) for k in range(count)]
+
+
+def _is_compiled(dispatcher, call_args) -> bool:
     # True once the dispatcher has machine code for these argument types, i.e. the
     # exception came from running the kernel, not from compiling or loading it.
     try:
-        sig = tuple(dispatcher.typeof_pyval(a) for a in (*args, out))
+        sig = tuple(dispatcher.typeof_pyval(a) for a in call_args)
     except Exception:
         return False
     return sig in dispatcher.overloads

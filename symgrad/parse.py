@@ -64,6 +64,9 @@ Bad input fails fast with a clear message instead of hanging or crashing:
   builds a tree as deep as the chain); group longer ones with parentheses.
 * Integer literals of at most :data:`MAX_INT_DIGITS` digits; float literals must be
   finite in float64.
+* At most :data:`MAX_MINMAX_ARGS` values in one ``Min``/``Max`` and
+  :data:`MAX_CONDITION_TERMS` comparisons in one condition (SymPy's simplification
+  of these is quadratic or worse).
 
 Conventions
 -----------
@@ -113,6 +116,10 @@ __all__ = [
     "MAX_INT_DIGITS",
     "MAX_NAME_LENGTH",
     "MAX_EXACT_BITS",
+    "MAX_MINMAX_ARGS",
+    "MAX_CONDITION_TERMS",
+    "BIG_ARGUMENT",
+    "natural_key",
 ]
 
 # ----------------------------------------------------------------------------- limits
@@ -124,6 +131,11 @@ MAX_NESTING = 60
 #: Most binary operators in one chain such as ``a + b - c + ...`` (CPython's parser
 #: recurses once per operator when it builds the tree; ~3000 would crash it).
 MAX_CHAIN = 2_000
+#: Most arguments of Min/Max (after flattening nested Min/Max): SymPy compares the
+#: arguments pairwise, which takes seconds beyond a few dozen.
+MAX_MINMAX_ARGS = 16
+#: Most comparisons in one condition (SymPy's And/Or simplify pairwise as well).
+MAX_CONDITION_TERMS = 64
 #: Most digits in an integer literal (CPython refuses more than 4300).
 MAX_INT_DIGITS = 4_000
 #: Longest variable, parameter or symbol name.
@@ -526,9 +538,7 @@ _CLOSING = {"(": ")", "[": "]", "{": "}"}
 _SYNTAX_KEYWORDS = {"if", "else", "and", "or", "not", "is", "in", "for", "async", "await",
                     "yield", "from", "lambda", "True", "False", "None"}
 _OPERAND_KEYWORDS = {"True", "False", "None"}
-# Operators after which a + or - is unary (when they precede it).
-_RESETTING_OPS = {"+", "-", "*", "/", "//", "%", "@", "&", "|", "^", "<<", ">>",
-                  "<", ">", "<=", ">=", "==", "!=", "=", ":", ":=", ",", ";", "!", "->", "."}
+_WORD_RE = re.compile(r"\w*")
 _NESTING_MESSAGE = (f"formula is nested too deeply: more than {MAX_NESTING} levels of "
                     "parentheses, function calls, unary signs, powers and conditionals")
 
@@ -595,18 +605,18 @@ def _scan(text: str) -> tuple[list[_Token], set[int]]:
             lambda_names.update(closed.lambdas)
             prev_operand = True
         elif kind == "op":
-            text_ = tok.text
+            op = tok.text
             _check_operator(tok, prev_operand, len(stack) == 1, text)
-            if text_ in ("+", "-", "~") and not prev_operand:
-                level.unary += 1
-            elif text_ == "**":
+            if op in ("+", "-", "~") and not prev_operand:
+                level.unary += 1  # a unary sign nests its operand
+            elif op == "**":
                 level.unary += 1
                 level.chain += 1
             else:
                 level.unary = 0
-                if text_ in (",", ":", ";", ":="):
+                if op in (",", ":", ";", ":="):
                     level.ifexp = level.chain = 0
-                    if text_ == ":":  # the pending lambdas of this level are expressions
+                    if op == ":":  # the pending lambdas of this level are expressions
                         level.lambdas.clear()
                 else:
                     level.chain += 1
@@ -616,7 +626,7 @@ def _scan(text: str) -> tuple[list[_Token], set[int]]:
             if word == "lambda":
                 level.lambdas.append(len(tokens))
                 prev_operand = True
-            elif word in ("not",):
+            elif word == "not":
                 level.unary += 1
                 prev_operand = False
             elif word == "if":
@@ -662,8 +672,7 @@ def _check_operator(tok: _Token, prev_operand: bool, top_level: bool, text: str)
 def _extend_name(text: str, pos: int) -> int:
     r"""Extend a name past characters that ``\w`` misses but identifiers allow."""
     while pos < len(text) and ("a" + text[pos]).isidentifier():
-        m = re.compile(r"\w*").match(text, pos + 1)
-        pos = m.end()
+        pos = _WORD_RE.match(text, pos + 1).end()
     return pos
 
 
@@ -748,16 +757,34 @@ class _Positions:
         self.length = length
         self.line_starts = [0] + [m.end() for m in re.finditer(r"\r\n|\r|\n", wrapped)]
         self.wrapped = wrapped
+        self._byte_to_char: dict[int, list[int] | None] = {}
+
+    def _columns(self, lineno: int) -> list[int] | None:
+        """Byte column -> character column for a non-ASCII line (None when ASCII)."""
+        if lineno not in self._byte_to_char:
+            start = self.line_starts[lineno - 1]
+            end = (self.line_starts[lineno] if lineno < len(self.line_starts)
+                   else len(self.wrapped))
+            line = self.wrapped[start:end]
+            table = None
+            if not line.isascii():
+                table = []
+                for i, ch in enumerate(line):
+                    table += [i] * len(ch.encode("utf-8"))
+                table.append(len(line))
+            self._byte_to_char[lineno] = table
+        return self._byte_to_char[lineno]
 
     def index(self, lineno: int, col: int, byte_col: bool = True) -> int:
-        """Character index in the original text of (1-based line, column)."""
+        """Character index in the original text of (1-based line, column).
+
+        ast columns count UTF-8 bytes; SyntaxError offsets count characters.
+        """
         line_start = self.line_starts[lineno - 1]
         if byte_col:
-            line_end = (self.line_starts[lineno] if lineno < len(self.line_starts)
-                        else len(self.wrapped))
-            line = self.wrapped[line_start:line_end]
-            if not line.isascii():
-                col = len(line.encode("utf-8")[:col].decode("utf-8", "ignore"))
+            table = self._columns(lineno)
+            if table is not None:
+                col = table[min(col, len(table) - 1)]
         # -1 for the wrapping "(".
         return max(0, min(line_start + col - 1, self.length))
 
@@ -846,6 +873,7 @@ class _Converter:
         self.positions = positions
         self.alias = alias
         self.first_seen: dict[str, int] = {}
+        self.condition_terms = 0  # comparisons in the condition being converted
 
     # -- helpers
 
@@ -903,7 +931,7 @@ class _Converter:
         if isinstance(node, ast.Call):
             return self.call(node, depth)
         if isinstance(node, ast.IfExp):
-            cond = self.condition(node.test, depth + 1)
+            cond = self.top_condition(node.test, depth + 1)
             return _where(cond, self.value(node.body, depth + 1), self.value(node.orelse, depth + 1))
         if isinstance(node, ast.Compare):
             op_pos = self.op_position(self.positions.end(node.left),
@@ -948,7 +976,7 @@ class _Converter:
             if parent is not None and isinstance(parent.op, ast.Sub):
                 v = -v
             elif parent is not None and isinstance(parent.op, ast.Div):
-                if v.is_zero is True and v.is_Number:
+                if v.is_Number and v.is_zero:
                     pos = self.op_position(self.positions.end(parent.left), ("/",))
                     raise self.error("division by zero", pos)
                 v = sympy.Pow(v, -1)
@@ -1013,12 +1041,17 @@ class _Converter:
             raise self.error(_unknown_function(name), func)
         self.check_arity(name, spec, node)
         if name == "where":
-            cond = self.condition(node.args[0], depth + 1)
+            cond = self.top_condition(node.args[0], depth + 1)
             a, b = (self.value(arg, depth + 1) for arg in node.args[1:])
             return _where(cond, a, b)
         args = [self.value(arg, depth + 1) for arg in node.args]
         if name == "pow":
             return self.power(args[0], args[1], node)
+        if spec.impl in (sympy.Min, sympy.Max):
+            count = sum(len(a.args) if isinstance(a, spec.impl) else 1 for a in args)
+            if count > MAX_MINMAX_ARGS:
+                raise self.error(f"{name}() of more than {MAX_MINMAX_ARGS} values is not "
+                                 "supported (SymPy becomes very slow)", node.func)
         if spec.numeric and all(not a.free_symbols for a in args) and any(map(_is_big, args)):
             return self.numeric_call(name, spec, args, node)
         result = spec.impl(*args)
@@ -1097,6 +1130,14 @@ class _Converter:
 
     # -- conditions
 
+    def top_condition(self, node: ast.AST, depth: int) -> sympy.Basic:
+        """Convert a whole condition, counting its comparisons afresh."""
+        outer, self.condition_terms = self.condition_terms, 0
+        try:
+            return self.condition(node, depth)
+        finally:
+            self.condition_terms = outer
+
     def condition(self, node: ast.AST, depth: int) -> sympy.Basic:
         """Convert the condition of where(...) or if-else."""
         if depth > MAX_NESTING:
@@ -1117,6 +1158,10 @@ class _Converter:
         operands = [self.value(node.left, depth)]
         relations = []
         left_node: ast.AST = node.left
+        self.condition_terms += len(node.ops)
+        if self.condition_terms > MAX_CONDITION_TERMS:
+            raise self.error(f"a condition may contain at most {MAX_CONDITION_TERMS} "
+                             "comparisons", node)
         for op, right_node in zip(node.ops, node.comparators):
             if type(op) in _BAD_COMPARISONS:
                 word = _BAD_COMPARISONS[type(op)]

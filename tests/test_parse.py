@@ -502,6 +502,9 @@ def _raises_fast(text: str, match: str, limit: float = 0.5) -> ParseError:
         ("2**1024*x", "overflows float64"),
         ("1" * 5000, "integer literal with 5000 digits is too long"),
         ("0x" + "f" * 5000, "integer literal is too long"),
+        ("max(" + ",".join(f"y{i}" for i in range(17)) + ")", "more than 16 values"),
+        ("where(" + "<".join(f"y{i}" for i in range(66)) + ", 1, 2)", "at most 64 comparisons"),
+        ("where(" + " or ".join(f"y{i} < 1" for i in range(70)) + ", 1, 2)", "at most 64 comparisons"),
     ],
 )
 def test_limits_fail_fast(text, match):
@@ -543,6 +546,13 @@ def test_loggamma_alone_is_constant():
     value = parse("loggamma(10**8)", variables="x").exprs[0]
     assert isinstance(value, sympy.Float)
     assert abs(float(value) - 1742068066.10383) < 1e-3
+
+
+def test_non_ascii_positions_on_a_long_line_are_fast():
+    text = " + ".join(f"α{i}" for i in range(1500)) + " + β.real"
+    err = _raises_fast(text, "attribute access", limit=2)
+    assert err.position == len(text) - 5
+    assert text[err.position] == "."
 
 
 def test_max_length_formula_parses():
