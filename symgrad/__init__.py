@@ -23,6 +23,7 @@ _EXPORTS = {
     "hessian": "api",
     "jacobian": "api",
     "Evaluator": "evaluator",
+    "SparseHessian": "evaluator",
     "check": "validate",
     "check_points": "validate",
     "ValidationReport": "validate",
@@ -51,6 +52,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .errors import UnsupportedFunctionError as UnsupportedFunctionError
     from .errors import ValidationError as ValidationError
     from .evaluator import Evaluator as Evaluator
+    from .evaluator import SparseHessian as SparseHessian
     from .validate import ValidationReport as ValidationReport
     from .validate import check as check
     from .validate import check_points as check_points

@@ -37,6 +37,7 @@ def compile(  # noqa: A001 (the natural name; shadows the builtin only inside sy
     cse: bool = True,
     simplify: bool = False,
     parallel: bool | str = "auto",
+    tiered: bool = False,
 ) -> Evaluator:
     """Compile a formula (or a list of formulas) into a fast evaluator.
 
@@ -60,6 +61,11 @@ def compile(  # noqa: A001 (the natural name; shadows the builtin only inside sy
     parallel : {"auto", True, False}
         Multithreaded kernel: always, never, or for inputs of at least
         ``symgrad.evaluator.PARALLEL_THRESHOLD`` points (default).
+    tiered : bool
+        Fast first results: until the numba kernel for a request has compiled (in a
+        background thread), calls on arrays are answered by NumPy evaluating the same
+        program. Results then agree with the kernel's to a few ulps, not bitwise.
+        Formulas using gamma, erf or polygamma always wait for the kernel.
 
     Returns
     -------
@@ -74,7 +80,9 @@ def compile(  # noqa: A001 (the natural name; shadows the builtin only inside sy
     >>> f.gradient(3.0, 2.0)
     array([12.,  9.])
     """
-    options = dict(dtype=np.dtype(dtype).name, cse=cse, simplify=simplify, parallel=parallel)
+    options = dict(
+        dtype=np.dtype(dtype).name, cse=cse, simplify=simplify, parallel=parallel, tiered=tiered
+    )
     key = _key(formula, variables, params, options)
     try:
         hash(key)
@@ -91,6 +99,7 @@ def compile(  # noqa: A001 (the natural name; shadows the builtin only inside sy
         cse=cse,
         simplify=simplify,
         parallel=parallel,
+        tiered=tiered,
     )
     if key is not None:
         with _cache_lock:

@@ -370,3 +370,66 @@ def generate_source(
     parts.extend(f"    {line}\n" for line in point_body)
     parts.append("    return out\n")
     return "".join(parts)
+
+
+class NotVectorizableError(Exception):
+    """The program uses a helper with no NumPy array equivalent (gamma, erf, ...)."""
+
+
+class ArrayPrinter(KernelPrinter):
+    """Prints the same program as whole-array NumPy code (the tiered first answer)."""
+
+    def _print_Function(self, expr):
+        code = super()._print_Function(expr)
+        if code.startswith("sg_"):
+            raise NotVectorizableError(type(expr).__name__)
+        return code
+
+    def _print_polygamma(self, expr):
+        raise NotVectorizableError("polygamma")
+
+    def _print_Heaviside(self, expr):
+        h0 = expr.args[1] if len(expr.args) > 1 else sympy.S.Half
+        return f"np.heaviside({self._print(expr.args[0])}, {self._print(h0)})"
+
+    def _print_Piecewise(self, expr):
+        out = "np.nan"
+        for value, cond in reversed(expr.args):
+            v = self._print(value)
+            out = v if cond == sympy.true else f"np.where({self._print(cond)}, {v}, {out})"
+        return out
+
+    def _print_And(self, expr):
+        return "np.logical_and.reduce([" + ", ".join(self._print(a) for a in expr.args) + "])"
+
+    def _print_Or(self, expr):
+        return "np.logical_or.reduce([" + ", ".join(self._print(a) for a in expr.args) + "])"
+
+    def _print_Not(self, expr):
+        return f"np.logical_not({self._print(expr.args[0])})"
+
+
+def generate_array_source(program: Program) -> str | None:
+    """NumPy source evaluating ``program`` on whole arrays, or None if it cannot.
+
+    Defines ``evaluate(a0, ..., out)`` with 1-D input arrays and an ``(n_rows, N)``
+    ``out``. It computes the same CSE'd expressions as the kernel with NumPy's ufuncs
+    (results agree to a few ulps), needs no numba, and allocates one temporary array
+    per subexpression, so callers run it on chunks of points.
+    """
+    names = {s: f"v{k}" for k, s in enumerate(program.inputs)}
+    printer = ArrayPrinter(names)
+    for k, (sym, _) in enumerate(program.assignments):
+        names[sym] = f"t{k}"
+    args = ", ".join([f"v{k}" for k in range(len(program.inputs))] + ["out"])
+    lines = ["import numpy as np", "", "", f"def evaluate({args}):"]
+    try:
+        for sym, expr in program.assignments:
+            lines.append(f"    {names[sym]} = {printer.doprint(expr)}")
+        for rows, expr in program.results:
+            code = printer.doprint(expr)
+            lines.extend(f"    out[{row}] = {code}" for row in rows)
+    except NotVectorizableError:
+        return None
+    lines.append("    return out")
+    return "\n".join(lines) + "\n"

@@ -39,7 +39,7 @@ import threading
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import sympy
@@ -72,6 +72,51 @@ class _Compiled:
     # enables Evaluator._scalar_call, the low-overhead path for one point.
     scalar_layout: tuple | None = None
     point: Any = None  # numba dispatcher of kernel_point, once compiled for floats
+    # tiered=True: the NumPy version of the program (None: not vectorizable) and the
+    # background compilation of the kernel.
+    array_fn: Any = False
+    compiling: Any = None
+
+
+class SparseHessian(NamedTuple):
+    """The structurally nonzero upper triangle of a Hessian (``rows[k] <= cols[k]``).
+
+    Attributes
+    ----------
+    rows, cols : ndarray of int, shape (nnz,)
+        Entry ``k`` is ``H[rows[k], cols[k]]`` (and, by symmetry, ``H[cols[k], rows[k]]``).
+    values : ndarray, shape ``S + (nnz,)``
+    n : int
+        Number of variables.
+    """
+
+    rows: np.ndarray
+    cols: np.ndarray
+    values: np.ndarray
+    n: int
+
+    def to_dense(self) -> np.ndarray:
+        """The full symmetric Hessian, shape ``S + (n, n)``."""
+        dense = np.zeros(self.values.shape[:-1] + (self.n, self.n), dtype=self.values.dtype)
+        dense[..., self.rows, self.cols] = self.values
+        dense[..., self.cols, self.rows] = self.values
+        return dense
+
+
+# Points per NumPy evaluation in the array tier: bounds the temporaries' memory.
+_ARRAY_CHUNK = 1 << 16
+
+
+def _background(work):
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
+    global _COMPILER
+    if _COMPILER is None:
+        _COMPILER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="symgrad-compile")
+    return _COMPILER.submit(work)
+
+
+_COMPILER = None
 
 
 def _threads() -> int:
@@ -122,6 +167,7 @@ class Evaluator:
         cse: bool = True,
         simplify: bool = False,
         parallel: bool | str = "auto",
+        tiered: bool = False,
     ):
         dtype = np.dtype(dtype)
         if dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
@@ -139,6 +185,7 @@ class Evaluator:
         self.cse = cse
         self.simplify = simplify
         self.parallel = parallel
+        self.tiered = tiered
         self._vars = formula.variables
         self._params = formula.params
         # Names are read on every call: computed once here.
@@ -288,6 +335,26 @@ class Evaluator:
         """Hessian, shape ``S + (n, n)`` (``S + (m, n, n)`` for vectors), symmetric."""
         return self._evaluate(("hessian",), args, kwargs, out)[0]
 
+    @property
+    def hessian_structure(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(rows, cols)`` of the Hessian's structurally nonzero upper-triangle entries."""
+        self._require_scalar("hessian_structure")
+        keys = sorted(self._hess_upper(0))
+        rows = np.array([i for i, _ in keys], dtype=np.intp)
+        cols = np.array([j for _, j in keys], dtype=np.intp)
+        return rows, cols
+
+    def sparse_hessian(self, *args, out: np.ndarray | None = None, **kwargs) -> SparseHessian:
+        """Only the structurally nonzero Hessian entries (upper triangle), ``S + (nnz,)``.
+
+        For large sparse Hessians (Rosenbrock's is tridiagonal: 2n - 1 distinct entries
+        of n*n) this computes and stores nnz numbers per point instead of n*n.
+        ``result.to_dense()`` gives the full ``S + (n, n)`` array.
+        """
+        rows, cols = self.hessian_structure
+        values = self._evaluate(("sparse_hessian",), args, kwargs, out)[0]
+        return SparseHessian(rows, cols, values, self.n_variables)
+
     def value_and_gradient(self, *args, **kwargs) -> tuple[np.ndarray, np.ndarray]:
         """Value and gradient from one fused pass (shared subexpressions)."""
         self._require_scalar("value_and_gradient", "value_and_jacobian")
@@ -386,6 +453,10 @@ class Evaluator:
                     entries.append(([f * n * n + p for p in positions], g(e, f)))
             shape = (m, n, n) if self.is_vector else (n, n)
             return ("hessian", shape, entries)
+        if name == "sparse_hessian":
+            upper = self._hess_upper(0)
+            entries = [((k,), g(upper[ij])) for k, ij in enumerate(sorted(upper))]
+            return ("sparse_hessian", (len(upper),), entries)
         if name == "hvp":
             hv = self._memoize(
                 "hvp",
@@ -540,7 +611,7 @@ class Evaluator:
                     compiled.scalar_layout = tuple(
                         (b.offset, b.size, b.shape) for b in program.blocks
                     )
-            else:
+            elif not (self.tiered and self._array_tier(compiled, kernel, flat, buffer)):
                 parallel = (
                     self.parallel if self.parallel != "auto" else npoints >= PARALLEL_THRESHOLD
                 )
@@ -548,6 +619,40 @@ class Evaluator:
         if finish is not None:
             return [finish(_block_view(buffer, program.blocks[0], shape))]
         return [_block_view(buffer, block, shape) for block in program.blocks]
+
+    def _array_tier(self, compiled: _Compiled, kernel, flat: list, buffer) -> bool:
+        """Answer with NumPy while the kernel compiles in the background (tiered=True).
+
+        Returns False once the kernel is ready (or when the program has no NumPy
+        form), and the caller runs the kernel.
+        """
+        job = compiled.compiling
+        if job is not None and job.done():
+            job.result()  # re-raises a compilation error, if any
+            return False
+        if compiled.array_fn is False:
+            from .codegen import generate_array_source  # noqa: PLC0415
+
+            source = generate_array_source(compiled.program)
+            namespace: dict = {}
+            if source is not None:
+                exec(compile(source, "<symgrad array tier>", "exec"), namespace)  # noqa: S102
+            compiled.array_fn = namespace.get("evaluate")
+        if compiled.array_fn is None:
+            return False
+        with np.errstate(all="ignore"):
+            n = buffer.shape[1]
+            for lo in range(0, n, _ARRAY_CHUNK):
+                hi = min(n, lo + _ARRAY_CHUNK)
+                compiled.array_fn(*(a[lo:hi] for a in flat), buffer[:, lo:hi])
+        if job is None:
+            # Only now (the answer is ready, nothing competes for the GIL) start
+            # compiling for exactly these argument kinds (contiguous or zero-stride
+            # arrays of this dtype), on one point, in a background thread.
+            probe = tuple(a[:1] if a.strides[0] else np.broadcast_to(a[:1], (1,)) for a in flat)
+            scratch = np.zeros((buffer.shape[0], 1), dtype=buffer.dtype)
+            compiled.compiling = _background(lambda: kernel(probe, scratch, 1))
+        return True
 
     def _output_buffer(self, program: Program, outputs, shape, npoints, out):
         rows = program.n_rows

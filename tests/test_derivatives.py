@@ -87,6 +87,21 @@ def test_sparse_hessian_structure_is_not_paid_for():
     assert len(program.zero_rows) == n * n - (3 * n - 2)
 
 
+def test_sparse_hessian_matches_dense():
+    n = 12
+    f = symgrad.compile(rosenbrock(n), parallel=False)
+    points = np.random.default_rng(1).uniform(-2, 2, (7, n))
+    sparse = f.sparse_hessian(points)
+    assert sparse.values.shape == (7, 2 * n - 1)
+    assert np.all(sparse.rows <= sparse.cols)
+    assert set(zip(sparse.rows.tolist(), sparse.cols.tolist())) == (
+        {(i, i) for i in range(n)} | {(i, i + 1) for i in range(n - 1)}
+    )
+    np.testing.assert_array_equal(sparse.to_dense(), f.hessian(points))
+    program = f._request(("sparse_hessian",)).program
+    assert program.n_rows == 2 * n - 1 and not program.zero_rows
+
+
 # -- Rosenbrock against SciPy ------------------------------------------------------------
 def rosenbrock(n: int) -> str:
     return " + ".join(

@@ -264,3 +264,28 @@ def test_one_liners(grid):
     )
     hess = symgrad.hessian("x**2*y", parallel=False)
     np.testing.assert_allclose(hess(1.0, 2.0), [[4.0, 2.0], [2.0, 0.0]])
+
+
+def test_tiered_answers_with_numpy_then_switches_to_the_kernel(grid):
+    x, y = grid
+    tiered = symgrad.compile(FORMULA + " + 0.25*where(x > 0, x, -x)", tiered=True, parallel=False)
+    plain = symgrad.compile(FORMULA + " + 0.25*where(x > 0, x, -x)", parallel=False)
+    expected_v, expected_g, expected_h = plain.value_gradient_hessian(x, y)
+    v, g, h = tiered.value_gradient_hessian(x, y)  # NumPy tier: agrees to a few ulps
+    np.testing.assert_allclose(v, expected_v, rtol=1e-14, atol=1e-15)
+    np.testing.assert_allclose(g, expected_g, rtol=1e-14, atol=1e-15)
+    np.testing.assert_allclose(h, expected_h, rtol=1e-14, atol=1e-15)
+    compiled = tiered._requests[("value", "gradient", "hessian")]
+    assert compiled.array_fn is not None
+    compiled.compiling.result(timeout=300)  # the background compilation finishes
+    v2, g2, h2 = tiered.value_gradient_hessian(x, y)  # now the kernel: bitwise equal
+    np.testing.assert_array_equal(h2, expected_h)
+    np.testing.assert_array_equal(g2, expected_g)
+
+
+def test_tiered_waits_for_the_kernel_when_numpy_cannot_evaluate():
+    f = symgrad.compile("gamma(x) + y", tiered=True, parallel=False)
+    out = f.gradient(np.array([0.5, 1.5]), np.array([1.0, 2.0]))
+    # gamma(x) * digamma(x), from mpmath
+    np.testing.assert_allclose(out[:, 0], [-3.48023090691326, 0.032338397448885], rtol=1e-13)
+    assert f._requests[("gradient",)].array_fn is None
