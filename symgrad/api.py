@@ -59,8 +59,9 @@ def compile(  # noqa: A001 (the natural name; shadows the builtin only inside sy
     simplify : bool
         Run ``sympy.simplify`` on every derivative (slow; off by default).
     parallel : {"auto", True, False}
-        Multithreaded kernel: always, never, or for inputs of at least
-        ``symgrad.evaluator.PARALLEL_THRESHOLD`` points (default).
+        Split large inputs over threads (``$SYMGRAD_NUM_THREADS``, default: the
+        usable cores): always, never, or when the estimated work of a call exceeds
+        ``symgrad.evaluator.PARALLEL_WORK_NS`` (default).
     tiered : bool
         Fast first results: until the numba kernel for a request has compiled (in a
         background thread), calls on arrays are answered by NumPy evaluating the same

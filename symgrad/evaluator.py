@@ -50,12 +50,12 @@ from .errors import InputError
 from .parse import Formula
 from .program import Program, build_program
 
-__all__ = ["Evaluator", "PARALLEL_THRESHOLD"]
+__all__ = ["Evaluator", "SparseHessian", "PARALLEL_WORK_NS"]
 
-#: With ``parallel="auto"``, inputs of at least this many points use the
-#: multithreaded kernel; smaller ones run on one thread (starting threads would
-#: cost more than the work).
-PARALLEL_THRESHOLD = 4096
+#: With ``parallel="auto"``, a call runs on several threads when its estimated work
+#: (points x estimated nanoseconds per point, see ``_cost_per_point``) is at least
+#: this many nanoseconds; below it, waking threads costs more than it saves.
+PARALLEL_WORK_NS = 2_000_000
 
 #: Highest derivative order ``derivative`` accepts (symbolic size grows fast beyond).
 MAX_ORDER = 12
@@ -76,6 +76,7 @@ class _Compiled:
     # background compilation of the kernel.
     array_fn: Any = False
     compiling: Any = None
+    cost: float = 0.0  # estimated nanoseconds per point (for parallel="auto")
 
 
 class SparseHessian(NamedTuple):
@@ -117,6 +118,17 @@ def _background(work):
 
 
 _COMPILER = None
+
+
+def _cost_per_point(source: str) -> float:
+    """Rough nanoseconds per point of a kernel: ~20 per math call, ~1 per operation.
+
+    Only used to decide when threads pay off; it need not be accurate.
+    """
+    body = source.split("def kernel(", 1)[-1].split("def kernel_point", 1)[0]
+    calls = body.count("np.") + body.count("sg_")
+    ops = sum(body.count(op) for op in ("+", "-", "*", "/", "out["))
+    return 20.0 * calls + 1.0 * ops
 
 
 def _threads() -> int:
@@ -500,7 +512,7 @@ class Evaluator:
                     f"direction[{k}]" for k in range(self.n_variables) if "hvp" in outputs
                 )
                 source = generate_source(program, names, __version__)
-                compiled = _Compiled(program, source)
+                compiled = _Compiled(program, source, cost=_cost_per_point(source))
                 self._requests[outputs] = compiled
             return compiled
 
@@ -613,7 +625,9 @@ class Evaluator:
                     )
             elif not (self.tiered and self._array_tier(compiled, kernel, flat, buffer)):
                 parallel = (
-                    self.parallel if self.parallel != "auto" else npoints >= PARALLEL_THRESHOLD
+                    self.parallel
+                    if self.parallel != "auto"
+                    else npoints * compiled.cost >= PARALLEL_WORK_NS
                 )
                 kernel(tuple(flat), buffer, _threads() if parallel else 1)
         if finish is not None:

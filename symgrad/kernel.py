@@ -233,7 +233,7 @@ class Kernel:
             return
         # More chunks than threads, taken dynamically: a thread slowed by another
         # process on its core does not hold up the others for long.
-        bounds = _chunks(_FIRST_CHUNK, n, threads * 4)
+        bounds = _chunks(_FIRST_CHUNK, n, threads * 2)
         pool = _pool(threads)
         futures = [pool.submit(d, *args, out, lo, hi) for lo, hi in bounds[1:]]
         lo, hi = bounds[0]
@@ -293,6 +293,8 @@ class Kernel:
 # The first chunk runs alone in the calling thread: it compiles (or loads) the kernel
 # for these argument types before any other thread calls it.
 _FIRST_CHUNK = 256
+# Smallest chunk handed to a thread: waking a thread costs tens of microseconds.
+_MIN_CHUNK = 16384
 _pool_lock = threading.Lock()
 _pools: dict[int, Any] = {}
 
@@ -323,7 +325,7 @@ def _pool(threads: int):
 
 
 def _chunks(start: int, stop: int, count: int) -> list[tuple[int, int]]:
-    count = max(1, min(count, (stop - start) // 1024 or 1))
+    count = max(1, min(count, (stop - start) // _MIN_CHUNK or 1))
     edges = [start + (stop - start) * k // count for k in range(count + 1)]
     return [(edges[k], edges[k + 1]) for k in range(count)]
 
