@@ -144,10 +144,10 @@ def _block_view(buffer: np.ndarray, block, shape: tuple[int, ...]):
         view = rows.reshape(shape)
         return view[()] if shape == () else view  # one point: a NumPy scalar
     view = rows.reshape(block.shape + shape)
-    k = len(block.shape)
     if shape == ():
         return view
-    return np.moveaxis(view, tuple(range(k)), tuple(range(-k, 0)))
+    k, s = len(block.shape), len(shape)
+    return view.transpose(tuple(range(k, k + s)) + tuple(range(k)))
 
 
 def _natural_join(names: Sequence[str]) -> str:
@@ -602,13 +602,15 @@ class Evaluator:
                 return fast
         inputs = self._bind(args, kwargs) + list(extra)
         labels = self.variables + self.params + tuple(f"direction[{k}]" for k in range(len(extra)))
+        shape = inputs[0].shape if inputs else ()
         try:
-            shape = np.broadcast_shapes(*(a.shape for a in inputs))
+            if any(a.shape != shape for a in inputs):
+                shape = np.broadcast_shapes(*(a.shape for a in inputs))
         except ValueError:
             detail = ", ".join(f"{name}: {a.shape}" for name, a in zip(labels, inputs))
             raise InputError(f"input shapes do not broadcast together ({detail}).") from None
         npoints = math.prod(shape)
-        flat = [_flatten(a, shape) for a in inputs]
+        flat = [_flatten(a, shape, npoints) for a in inputs]
         compiled = self._request(outputs)
         program = compiled.program
         buffer, finish = self._output_buffer(program, outputs, shape, npoints, out)
@@ -736,7 +738,7 @@ class Evaluator:
         inputs = self._bind(args, kwargs)
         shape = np.broadcast_shapes(*(a.shape for a in inputs))
         npoints = math.prod(shape)
-        flat = [_flatten(a, shape) for a in inputs]
+        flat = [_flatten(a, shape, npoints) for a in inputs]
         buffer = np.zeros((compiled.program.n_rows, npoints), dtype=self.dtype)
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -755,6 +757,8 @@ class Evaluator:
 
 def _as_float(value: Any, name: str, dtype: np.dtype) -> np.ndarray:
     """``value`` as an array of ``dtype``, or InputError saying what is wrong with it."""
+    if type(value) is np.ndarray and value.dtype == dtype:
+        return value  # the common case, kept cheap: it runs for every input of a call
     try:
         arr = np.asarray(value)
     except Exception as exc:  # ragged lists and the like
@@ -770,15 +774,16 @@ def _as_float(value: Any, name: str, dtype: np.dtype) -> np.ndarray:
     raise InputError(f"{name} has dtype {arr.dtype}; expected real numbers.")
 
 
-def _flatten(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """A kernel argument: a 1-D array of the N points.
+def _flatten(a: np.ndarray, shape: tuple[int, ...], n: int) -> np.ndarray:
+    """A kernel argument: a 1-D array of the ``n`` points of ``shape``.
 
-    A single value becomes a zero-stride view (no copy); an input of the full shape a
-    contiguous array; anything else is broadcast and copied.
+    An input of the full shape becomes a contiguous array (a view when it already is);
+    a single value a zero-stride view of it (no copy; always the same array type, so
+    one compiled kernel serves every N); anything else is broadcast and copied.
     """
-    n = math.prod(shape)
+    if a.shape == shape:
+        return a.reshape(-1) if a.flags.c_contiguous else np.ascontiguousarray(a).reshape(-1)
     if a.size == 1:
-        return np.broadcast_to(a.reshape(()), (n,))
-    if a.shape != shape:
-        a = np.broadcast_to(a, shape)
-    return np.ascontiguousarray(a).reshape(-1)
+        one = np.ascontiguousarray(a.reshape(1))
+        return np.ndarray((n,), one.dtype, buffer=one, strides=(0,))
+    return np.ascontiguousarray(np.broadcast_to(a, shape)).reshape(-1)
