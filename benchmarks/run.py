@@ -413,14 +413,14 @@ def _run_extras(extras: dict, work: Path, quick: bool, cols, timeout: float, log
     rounds = 1 if quick else 3
     rows = []
     for r in range(rounds):
-        for tool in ["symgrad"] + (["jax"] if have_jax else []):
+        for tool in ["symgrad", "symgrad[tiered]"] + (["jax"] if have_jax else []):
             cache = work / "cache" / f"first-{tool}-{r}"
             cold = _extra(work, "first_result", {"tool": tool, "N": N}, timeout, cache)
             cold["cache"] = "empty"
             warm = _extra(work, "first_result", {"tool": tool, "N": N}, timeout, cache)
             warm["cache"] = "on disk"
             rows += [cold, warm]
-            log(f"first result {tool:8s} round {r}: empty {cold.get('process_wall_s', 0):.1f} s, "
+            log(f"first result {tool:15s} round {r}: empty {cold.get('process_wall_s', 0):.1f} s, "
                 f"on disk {warm.get('process_wall_s', 0):.1f} s")
     extras["first_result"] = rows
     # one-point overhead
