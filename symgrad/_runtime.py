@@ -28,8 +28,7 @@ __all__ = [
     "MAX_POLYGAMMA_ORDER",
 ]
 
-#: Highest polygamma order the kernels implement (the 11th derivative of loggamma).
-MAX_POLYGAMMA_ORDER = 10
+from .functions import MAX_POLYGAMMA_ORDER  # noqa: E402 (kept with its users)
 
 
 @register_jitable
@@ -48,7 +47,7 @@ def _ieee(fn, x):
     try:
         return fn(float(x))
     except (ValueError, OverflowError):
-        return math.nan if math.isnan(x) or (x < 0 and x == math.floor(x)) else math.inf
+        return math.nan if math.isnan(x) or (x < 0 and x == np.floor(x)) else math.inf
 
 
 def sg_gamma(x):
@@ -60,7 +59,7 @@ def sg_gamma(x):
 
 def sg_lgamma(x):
     """``log|Gamma(x)|`` (SciPy's ``gammaln``); inf at the poles."""
-    if x <= 0.0 and x == math.floor(x):
+    if x <= 0.0 and x == np.floor(x):
         return math.inf
     return _ieee(math.lgamma, x)
 
@@ -122,7 +121,9 @@ def sg_digamma(x):
         return x
     reflection = 0.0
     if x <= 0.0:
-        if x == math.floor(x):
+        # np.floor, not math.floor: numba's math.floor returns int64, which is garbage
+        # for -inf and below -2**63 (then the pole test would fail).
+        if x == np.floor(x):
             return math.nan
         # Reflection: psi(x) = psi(1 - x) - pi / tan(pi x)
         reflection = -math.pi / math.tan(math.pi * x)
@@ -154,8 +155,12 @@ def sg_polygamma(m, x):
         return sg_digamma(x)
     if x != x:
         return x
-    if x <= 0.0 and x == math.floor(x):
+    if x <= 0.0 and x == np.floor(x):  # poles; every float below -2**52 is one
         return math.inf if m % 2 == 1 else math.nan
+    if x < -1e6:
+        # The upward recurrence below would take |x| steps; for |x| this large the
+        # answer is dominated by the nearest pole and not meaningful in float64.
+        return math.nan
     sign = 1.0 if m % 2 == 1 else -1.0
     m_fact = math.gamma(m + 1.0)
     acc = 0.0

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
+from .errors import InputError
 from .evaluator import Evaluator
 from .parse import parse
 
 __all__ = ["compile", "gradient", "hessian", "jacobian"]
 
-_cache: dict[tuple, Evaluator] = {}
+# Recently compiled evaluators, most recent last; bounded so a long-running process
+# that compiles many formulas does not keep them all (and their kernels) alive.
+_cache: OrderedDict[tuple, Evaluator] = OrderedDict()
 _cache_lock = threading.Lock()
+_CACHE_SIZE = 256
 
 Names = str | Sequence[str] | None
 
@@ -81,8 +86,12 @@ def compile(  # noqa: A001 (the natural name; shadows the builtin only inside sy
     >>> f.gradient(3.0, 2.0)
     array([12.,  9.])
     """
+    try:
+        dtype_name = np.dtype(dtype).name
+    except TypeError:
+        raise InputError(f"dtype must be float64 or float32, not {dtype!r}.") from None
     options = dict(
-        dtype=np.dtype(dtype).name, cse=cse, simplify=simplify, parallel=parallel, tiered=tiered
+        dtype=dtype_name, cse=cse, simplify=simplify, parallel=parallel, tiered=tiered
     )
     key = _key(formula, variables, params, options)
     try:
@@ -92,8 +101,9 @@ def compile(  # noqa: A001 (the natural name; shadows the builtin only inside sy
     if key is not None:
         with _cache_lock:
             hit = _cache.get(key)
-        if hit is not None:
-            return hit
+            if hit is not None:
+                _cache.move_to_end(key)
+                return hit
     evaluator = Evaluator(
         parse(formula, variables=variables, params=params),
         dtype=dtype,
@@ -105,6 +115,8 @@ def compile(  # noqa: A001 (the natural name; shadows the builtin only inside sy
     if key is not None:
         with _cache_lock:
             evaluator = _cache.setdefault(key, evaluator)
+            while len(_cache) > _CACHE_SIZE:
+                _cache.popitem(last=False)
     return evaluator
 
 

@@ -487,7 +487,8 @@ def _python_code(ev, kind, items, shape, replacements, reduced) -> str:
         codes = [printer.doprint(e) for e in reduced]
     except Exception as exc:  # a function NumPy/SciPy cannot express
         raise _input_error(f"cannot write this {kind} as NumPy code: {exc}") from None
-    args = list(ev.variables) + list(ev.params)
+    # Names through the printer too: it renames what Python cannot take (lambda_).
+    args = [printer.doprint(sym) for sym in ev.formula.variables + ev.formula.params]
     arglist = ", ".join(args)
     imports = {"numpy"} | set(printer.module_imports)
     source = "; ".join(s.replace("\n", " ") for s in ev.formula.sources)

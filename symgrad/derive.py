@@ -187,8 +187,8 @@ def _domain_condition(expr: sympy.Expr):
 
     if isinstance(expr, sympy.Pow):
         base, exponent = expr.args
-        if exponent.is_integer:
-            return sympy.true
+        if exponent.is_integer or (exponent.is_Float and float(exponent).is_integer()):
+            return sympy.true  # x**2 and x**2.0 are defined for negative x
         return sympy.Ge(base, 0)
     if isinstance(expr, (sympy.log, sgf.log2, sgf.log10)):
         return sympy.Ge(expr.args[0], 0)  # log(0) = -inf: an IEEE limit, kept

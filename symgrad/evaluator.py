@@ -60,7 +60,7 @@ PARALLEL_WORK_NS = 2_000_000
 #: Highest derivative order ``derivative`` accepts (symbolic size grows fast beyond).
 MAX_ORDER = 12
 
-_RESERVED = frozenset({"out", "direction", "order", "parallel"})
+_RESERVED = frozenset({"out", "direction", "order", "parallel", "self"})
 
 
 @dataclass
@@ -665,7 +665,9 @@ class Evaluator:
             # Only now (the answer is ready, nothing competes for the GIL) start
             # compiling for exactly these argument kinds (contiguous or zero-stride
             # arrays of this dtype), on one point, in a background thread.
-            probe = tuple(a[:1] if a.strides[0] else np.broadcast_to(a[:1], (1,)) for a in flat)
+            # (A zero-stride input keeps length 2, or NumPy would call it contiguous
+            # and numba would compile the wrong variant.)
+            probe = tuple(a[:1] if a.strides[0] else a[:2] for a in flat)
             scratch = np.zeros((buffer.shape[0], 1), dtype=buffer.dtype)
             compiled.compiling = _background(lambda: kernel(probe, scratch, 1))
         return True
@@ -778,8 +780,8 @@ def _flatten(a: np.ndarray, shape: tuple[int, ...], n: int) -> np.ndarray:
     """A kernel argument: a 1-D array of the ``n`` points of ``shape``.
 
     An input of the full shape becomes a contiguous array (a view when it already is);
-    a single value a zero-stride view of it (no copy; always the same array type, so
-    one compiled kernel serves every N); anything else is broadcast and copied.
+    a single value a zero-stride view of it (no copy: one compiled kernel serves every
+    N > 1); anything else is broadcast and copied.
     """
     if a.shape == shape:
         return a.reshape(-1) if a.flags.c_contiguous else np.ascontiguousarray(a).reshape(-1)

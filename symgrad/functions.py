@@ -16,7 +16,21 @@ from __future__ import annotations
 import sympy
 from sympy.codegen.cfunctions import expm1, hypot, log1p, log2, log10
 
-__all__ = ["cbrt", "floor", "ceiling", "expm1", "hypot", "log1p", "log2", "log10"]
+__all__ = [
+    "cbrt",
+    "floor",
+    "ceiling",
+    "expm1",
+    "hypot",
+    "log1p",
+    "log2",
+    "log10",
+    "MAX_POLYGAMMA_ORDER",
+]
+
+#: Highest polygamma order the kernels implement (``symgrad._runtime.sg_polygamma``):
+#: derivatives of gamma/loggamma up to order 11.
+MAX_POLYGAMMA_ORDER = 10
 
 
 class cbrt(sympy.Function):  # noqa: N801 (SymPy functions are lower case)

@@ -63,6 +63,7 @@ NUMBA_OPTIONS: dict[str, Any] = {
 }
 
 _PREFIX = "symgrad_"
+_TMP_PREFIX = ".symgrad-tmp-"
 _lock = threading.Lock()
 _kernels: dict[str, Kernel] = {}
 
@@ -105,7 +106,7 @@ def kernel_key(source: str) -> str:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".py")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_TMP_PREFIX, suffix=".py")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
@@ -386,7 +387,7 @@ def clear_cache(memory: bool = True) -> int:
     removed = 0
     candidates = []
     if directory.is_dir():
-        candidates += [p for p in directory.iterdir() if p.name.startswith((_PREFIX, ".tmp-"))]
+        candidates += [p for p in directory.iterdir() if p.name.startswith((_PREFIX, _TMP_PREFIX))]
         pycache = directory / "__pycache__"
         if pycache.is_dir():
             candidates += [p for p in pycache.iterdir() if p.name.startswith(_PREFIX)]

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sympy
+from sympy.core.sympify import _sympify
 
 __all__ = ["Block", "Program", "build_program"]
 
@@ -71,12 +72,6 @@ class Program:
     results: tuple[tuple[tuple[int, ...], sympy.Expr], ...]
     zero_rows: tuple[int, ...]
 
-    def block(self, name: str) -> Block:
-        for b in self.blocks:
-            if b.name == name:
-                return b
-        raise KeyError(name)
-
 
 OutputSpec = tuple[str, tuple[int, ...], Sequence[tuple[Sequence[int], sympy.Expr]]]
 """(name, per-point shape, [(flat positions within the block, expression), ...])."""
@@ -117,7 +112,8 @@ def build_program(
         block = Block(name, tuple(shape), offset)
         blocks.append(block)
         for positions, expr in entries:
-            expr = _real_constants(sympy.sympify(expr))
+            # strict: numbers and SymPy objects only; a string is never evaluated
+            expr = _real_constants(_sympify(expr))
             if expr == 0:
                 continue
             rows = tuple(offset + p for p in positions)

@@ -63,7 +63,7 @@ def test_concurrent_processes_do_not_break_each_other(tmp_path):
         results.append(json.loads(out))
     assert len({json.dumps(r["grad"]) for r in results}) == 1
     assert run_script(str(tmp_path))["stats"] == {"hits": 1, "misses": 0}
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".symgrad-tmp-")]
 
 
 @pytest.fixture

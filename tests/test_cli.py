@@ -250,3 +250,11 @@ def test_no_command_prints_help(capsys):
 
     assert main([]) == 2
     assert "COMMAND" in capsys.readouterr().err
+
+
+def test_python_format_renames_keywords():
+    rc, out, err = run("grad", "lambda*x**2", "--format", "python")
+    assert rc == 0, err
+    namespace: dict = {}
+    exec(out, namespace)  # noqa: S102 (our own generated code)
+    np.testing.assert_allclose(namespace["gradient"](2.0, 3.0), [9.0, 12.0])

@@ -246,6 +246,8 @@ class TestArgumentErrors:
     def test_bad_dtype_and_reserved_names(self):
         with pytest.raises(InputError, match="float64 or float32"):
             symgrad.compile("x", dtype="int32")
+        with pytest.raises(InputError, match="float64 or float32"):
+            symgrad.compile("x", dtype="no such type")
         with pytest.raises(InputError, match="reserved"):
             symgrad.compile("out*x", variables="x", params="out")
 
@@ -289,3 +291,25 @@ def test_tiered_waits_for_the_kernel_when_numpy_cannot_evaluate():
     # gamma(x) * digamma(x), from mpmath
     np.testing.assert_allclose(out[:, 0], [-3.48023090691326, 0.032338397448885], rtol=1e-13)
     assert f._requests[("gradient",)].array_fn is None
+
+
+class TestReviewRegressions:
+    def test_integral_float_exponent_is_defined_for_negative_x(self):
+        f = symgrad.compile("x**2.0 + x**3.0*y", parallel=False)
+        np.testing.assert_allclose(f.gradient(-2.0, 1.5), [-4.0 + 3 * 4.0 * 1.5, -8.0])
+        np.testing.assert_allclose(f.hessian(-2.0, 1.5), [[2.0 + 6 * -2.0 * 1.5, 12.0], [12.0, 0.0]])
+
+    def test_polygamma_at_extreme_negative_inputs_returns(self):
+        f = symgrad.compile("loggamma(x)", parallel=False)
+        x = np.array([-np.inf, -1e12 - 0.5, -3.0, -2.5])
+        h = f.hessian(x)[:, 0, 0]  # trigamma: must not loop forever
+        assert not np.isfinite(h[:3]).any()
+        np.testing.assert_allclose(h[3], 9.53490614375367, rtol=1e-12)  # mpmath.psi(1, -2.5)
+
+    def test_self_is_a_reserved_name(self):
+        with pytest.raises(InputError, match="reserved"):
+            symgrad.compile("self*x", params="self")
+
+    def test_huge_integer_exponents_generate_code(self):
+        source = symgrad.compile("x**(10**200)").kernel_source("hessian")
+        assert "np.inf" in source and "1e+200" in source
