@@ -232,13 +232,19 @@ class Kernel:
         if threads <= 1:
             d(*args, out, _FIRST_CHUNK, n)
             return
-        # More chunks than threads, taken dynamically: a thread slowed by another
-        # process on its core does not hold up the others for long.
-        bounds = _chunks(_FIRST_CHUNK, n, threads * 2)
+        # More chunks than threads, taken dynamically from one shared iterator by the
+        # calling thread and the pool's threads alike: a thread slowed by another
+        # process on its core does not hold up the others for long. (next() on a list
+        # iterator is atomic under the GIL; the kernel itself releases the GIL.)
+        pending = iter(_chunks(_FIRST_CHUNK, n, threads * 2))
+
+        def work() -> None:
+            for lo, hi in pending:
+                d(*args, out, lo, hi)
+
         pool = _pool(threads)
-        futures = [pool.submit(d, *args, out, lo, hi) for lo, hi in bounds[1:]]
-        lo, hi = bounds[0]
-        d(*args, out, lo, hi)
+        futures = [pool.submit(work) for _ in range(threads - 1)]
+        work()
         for fut in futures:
             fut.result()
 
