@@ -566,7 +566,7 @@ class Evaluator:
             )
         return [_as_float(values[k], k, self.dtype) for k in names + self.params]
 
-    def _scalar_call(self, outputs: tuple, args: tuple, kwargs: dict):
+    def _scalar_call(self, outputs: tuple, args: tuple, kwargs: dict, extra: tuple = ()):
         """One point given as Python/NumPy floats: skip the array machinery.
 
         Returns None when this call does not qualify (then the general path runs);
@@ -587,6 +587,10 @@ class Evaluator:
             if a is None or (type(a) is not float and not isinstance(a, (float, np.floating))):
                 return None
             values.append(float(a))
+        for a in extra:  # hvp's direction components
+            if a.ndim:
+                return None
+            values.append(float(a))
         program = compiled.program
         buffer = (np.zeros if program.zero_rows else np.empty)((program.n_rows, 1))
         compiled.point(*values, buffer)
@@ -596,8 +600,8 @@ class Evaluator:
         ]
 
     def _evaluate(self, outputs: tuple, args, kwargs, out, extra: tuple = ()):
-        if out is None and not extra:
-            fast = self._scalar_call(outputs, args, kwargs)
+        if out is None:
+            fast = self._scalar_call(outputs, args, kwargs, extra)
             if fast is not None:
                 return fast
         inputs = self._bind(args, kwargs) + list(extra)
@@ -618,7 +622,7 @@ class Evaluator:
             kernel = self._kernel(compiled)
             if shape == ():
                 kernel.point(tuple(a[0] for a in flat), buffer)
-                if not extra and self.dtype == np.float64:
+                if self.dtype == np.float64:
                     # kernel_point is now compiled for floats: later single-point
                     # calls can take the short path (_scalar_call).
                     compiled.point = kernel.dispatcher("kernel_point")
