@@ -46,6 +46,21 @@ def _assemble(res, rows: int, N: int) -> np.ndarray:
     return out
 
 
+def configure_jax():
+    """Import JAX with float64 on and its compilation cache in the run's directory."""
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    cache = os.environ.get("BENCH_JAX_CACHE_DIR")
+    if cache:
+        jax.config.update("jax_compilation_cache_dir", cache)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    import jax.numpy  # noqa: F401
+
+    return jax
+
+
 class Column:
     name = "?"
     dist = None  # distribution name for the version and for the skip check
@@ -327,15 +342,7 @@ class Jax(Column):
         return f"XLA CPU ({os.cpu_count()} cores visible)"
 
     def import_modules(self):
-        import jax
-
-        jax.config.update("jax_enable_x64", True)
-        cache = os.environ.get("BENCH_JAX_CACHE_DIR")
-        if cache:
-            jax.config.update("jax_compilation_cache_dir", cache)
-            jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-            jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-        import jax.numpy  # noqa: F401
+        configure_jax()
 
     def prepare(self, X):
         import jax

@@ -81,14 +81,9 @@ def first_result(tool: str, N: int) -> dict:
         extra = {"cache_stats": f.cache_stats()}
         checksum = float(g.sum() + h.sum())
     elif tool == "jax":
-        import jax
+        from benchmarks.columns import configure_jax
 
-        jax.config.update("jax_enable_x64", True)
-        cache = os.environ.get("BENCH_JAX_CACHE_DIR")
-        if cache:
-            jax.config.update("jax_compilation_cache_dir", cache)
-            jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-            jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+        jax = configure_jax()
         import jax.numpy as jnp
 
         t1 = time.perf_counter()
