@@ -337,7 +337,7 @@ def _aggregate(records, cols) -> list[dict]:
     out = []
     for case in cases.values():
         N = case["N"]
-        for name, c in case["columns"].items():
+        for _name, c in case["columns"].items():
             procs = c["processes"]
             cold = next((p for p in procs if p["phase"] == "cold"), {})
             warm = next((p for p in procs if p["phase"] == "warm"), {})
@@ -357,7 +357,7 @@ def _aggregate(records, cols) -> list[dict]:
             c["first_op_in_process"] = cold.get("first_op_in_process", True)
         hand = case["columns"].get("hand", {})
         sg = case["columns"].get("symgrad", {})
-        for name, c in case["columns"].items():
+        for _name, c in case["columns"].items():
             chk = c.get("_check")
             c["max_rel_err_vs_hand"] = (P.max_rel_err(chk, hand["_check"])
                                         if chk is not None and hand.get("_check") is not None else None)

@@ -36,9 +36,10 @@ _EXPORTS = {
     "InputError": "errors",
     "CompilationError": "errors",
     "ValidationError": "errors",
+    "SymgradWarning": "errors",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = ["__version__", *_EXPORTS]  # noqa: PLE0604 (the keys are str)
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .api import compile as compile
@@ -50,15 +51,16 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .errors import ParseError as ParseError
     from .errors import SymgradError as SymgradError
     from .errors import UnsupportedFunctionError as UnsupportedFunctionError
+    from .errors import SymgradWarning as SymgradWarning
     from .errors import ValidationError as ValidationError
     from .evaluator import Evaluator as Evaluator
     from .evaluator import SparseHessian as SparseHessian
-    from .validate import ValidationReport as ValidationReport
-    from .validate import check as check
-    from .validate import check_points as check_points
     from .kernel import cache_dir as cache_dir
     from .kernel import clear_cache as clear_cache
     from .parse import Formula as Formula
+    from .validate import ValidationReport as ValidationReport
+    from .validate import check as check
+    from .validate import check_points as check_points
 
 
 def __getattr__(name: str) -> Any:

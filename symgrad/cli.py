@@ -561,7 +561,7 @@ def _print_numbers(ev, kind: str, args, out) -> None:
         where = ", ".join(f"{k}={v:.17g}" for k, v in {**values, **pvals}.items())
         lines.append(f"at {where}:")
         for spec, _ in items:
-            how, idx = spec[0], spec[1]
+            idx = spec[1]
             if kind == "jacobian":
                 f = spec[2] if len(spec) > 2 else "f"
                 r = int(f[1:]) if f != "f" else 0
@@ -635,7 +635,7 @@ def _cmd_check(args, out) -> int:
         if not args.domain:
             raise _input_error(
                 "check needs --domain NAME=LO:HI,... (a grid check) or --at NAME=VALUE,... "
-                f"(a pointwise check); e.g. --domain "
+                "(a pointwise check); e.g. --domain "
                 + ",".join(f"{v}=-1:1" for v in ev.variables)
             )
         report = check(

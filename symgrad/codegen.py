@@ -36,8 +36,8 @@ from sympy.printing.precedence import precedence
 from sympy.printing.str import StrPrinter
 
 from . import functions as sgf
-from .functions import MAX_POLYGAMMA_ORDER
 from .errors import UnsupportedFunctionError
+from .functions import MAX_POLYGAMMA_ORDER
 from .program import Program
 
 __all__ = ["generate_source", "generate_array_source", "FUNCTION_TABLE"]

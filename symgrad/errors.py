@@ -14,6 +14,7 @@ __all__ = [
     "InputError",
     "CompilationError",
     "ValidationError",
+    "SymgradWarning",
 ]
 
 
@@ -80,3 +81,9 @@ class CompilationError(SymgradError, RuntimeError):
 
 class ValidationError(SymgradError, AssertionError):
     """A derivative check failed (see ``symgrad.check``)."""
+
+
+class SymgradWarning(RuntimeWarning):
+    """A warning from symgrad: a cache entry rebuilt, a cache directory refused, a
+    request answered in a degraded mode (in memory, without threads). Filter them with
+    ``warnings.filterwarnings("ignore", category=symgrad.SymgradWarning)``."""

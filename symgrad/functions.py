@@ -62,7 +62,7 @@ class cbrt(sympy.Function):  # noqa: N801 (SymPy functions are lower case)
         return None
 
     def _latex(self, printer):
-        return r"\sqrt[3]{%s}" % printer._print(self.args[0])
+        return r"\sqrt[3]{" + printer._print(self.args[0]) + "}"
 
 
 class floor(sympy.floor):  # noqa: N801

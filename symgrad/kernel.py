@@ -40,7 +40,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .errors import CompilationError
+from .errors import CompilationError, SymgradWarning
 
 __all__ = [
     "Kernel",
@@ -155,7 +155,7 @@ def _store(directory: Path, module_name: str, source: str) -> Path | None:
             if current is not None:
                 warnings.warn(
                     f"symgrad: cache entry {path} was corrupted or truncated; rebuilding it.",
-                    RuntimeWarning,
+                    SymgradWarning,
                     stacklevel=4,
                 )
                 _drop_numba_files(directory, module_name)
@@ -165,7 +165,7 @@ def _store(directory: Path, module_name: str, source: str) -> Path | None:
         warnings.warn(
             f"symgrad: cannot write the kernel cache in {directory} ({exc}); compiling "
             "in memory only. Set SYMGRAD_CACHE_DIR to a writable directory.",
-            RuntimeWarning,
+            SymgradWarning,
             stacklevel=4,
         )
         return None
@@ -281,7 +281,7 @@ class Kernel:
         warnings.warn(
             f"symgrad: numba's cached code for {self.path.name} could not be loaded "
             f"({type(exc).__name__}: {exc}); recompiling it.",
-            RuntimeWarning,
+            SymgradWarning,
             stacklevel=4,
         )
         _drop_numba_files(self.path.parent, self.module.__name__)

@@ -86,7 +86,7 @@ def test_truncated_source_entry_is_rebuilt_with_a_warning(private_cache):
     np.testing.assert_allclose(fresh_gradient(), EXPECTED, rtol=1e-15)
     (entry,) = private_cache.glob("symgrad_*.py")
     entry.write_text(entry.read_text()[:40])
-    with pytest.warns(RuntimeWarning, match="corrupted or truncated"):
+    with pytest.warns(symgrad.SymgradWarning, match="corrupted or truncated"):
         np.testing.assert_allclose(fresh_gradient(), EXPECTED, rtol=1e-15)
     assert "def kernel_point" in entry.read_text()
 
@@ -97,7 +97,7 @@ def test_corrupted_numba_data_is_rebuilt_with_a_warning(private_cache):
     assert data
     for path in data:
         path.write_bytes(path.read_bytes()[:30])
-    with pytest.warns(RuntimeWarning, match="could not be loaded"):
+    with pytest.warns(symgrad.SymgradWarning, match="could not be loaded"):
         np.testing.assert_allclose(fresh_gradient(), EXPECTED, rtol=1e-15)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -108,7 +108,7 @@ def test_garbage_index_is_survived(private_cache):
     fresh_gradient()
     for path in (private_cache / "__pycache__").glob("*.nbi"):
         path.write_bytes(b"\x00garbage")
-    with pytest.warns(RuntimeWarning, match="could not be loaded"):
+    with pytest.warns(symgrad.SymgradWarning, match="could not be loaded"):
         np.testing.assert_allclose(fresh_gradient(), EXPECTED, rtol=1e-15)
 
 
@@ -126,7 +126,7 @@ def test_unwritable_cache_dir_compiles_in_memory(tmp_path, monkeypatch):
     blocker.write_text("")
     monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(blocker / "sub"))  # cannot be created
     try:
-        with pytest.warns(RuntimeWarning, match="in memory only"):
+        with pytest.warns(symgrad.SymgradWarning, match="in memory only"):
             np.testing.assert_allclose(fresh_gradient("exp(x)*y**2 + 0*x"), EXPECTED, rtol=1e-15)
     finally:
         kernel_module._kernels.clear()

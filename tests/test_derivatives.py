@@ -12,11 +12,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import sympy
+from helpers import assert_same_computation
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import symgrad
-from helpers import assert_same_computation
 from symgrad.evaluator import Evaluator
 from symgrad.parse import parse
 

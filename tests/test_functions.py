@@ -12,9 +12,9 @@ import mpmath
 import numpy as np
 import pytest
 import sympy
+from helpers import assert_close, assert_same_computation, mp_derivative, mp_value
 
 import symgrad
-from helpers import assert_close, assert_same_computation, mp_derivative, mp_value
 
 POINTS = np.array([-2.5, -0.7, -0.3, 0.2, 0.5, 0.9, 1.7, 3.3])
 
