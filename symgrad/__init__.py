@@ -50,8 +50,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .errors import InputError as InputError
     from .errors import ParseError as ParseError
     from .errors import SymgradError as SymgradError
-    from .errors import UnsupportedFunctionError as UnsupportedFunctionError
     from .errors import SymgradWarning as SymgradWarning
+    from .errors import UnsupportedFunctionError as UnsupportedFunctionError
     from .errors import ValidationError as ValidationError
     from .evaluator import Evaluator as Evaluator
     from .evaluator import SparseHessian as SparseHessian

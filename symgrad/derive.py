@@ -35,6 +35,8 @@ from collections.abc import Sequence
 import sympy
 from sympy.utilities.iterables import multiset_permutations
 
+from .functions import domain_condition
+
 __all__ = [
     "gradient",
     "jacobian",
@@ -181,27 +183,6 @@ def hessian_vector_product(
     return gradient(directional, variables, simplify)
 
 
-def _domain_condition(expr: sympy.Expr):
-    """The condition under which ``expr``'s top operation is defined on the reals."""
-    from . import functions as sgf
-
-    if isinstance(expr, sympy.Pow):
-        base, exponent = expr.args
-        if exponent.is_integer or (exponent.is_Float and float(exponent).is_integer()):
-            return sympy.true  # x**2 and x**2.0 are defined for negative x
-        return sympy.Ge(base, 0)
-    if isinstance(expr, (sympy.log, sgf.log2, sgf.log10)):
-        return sympy.Ge(expr.args[0], 0)  # log(0) = -inf: an IEEE limit, kept
-    if isinstance(expr, sgf.log1p):
-        return sympy.Ge(expr.args[0], -1)
-    if isinstance(expr, (sympy.asin, sympy.acos, sympy.atanh)):
-        u = expr.args[0]
-        return sympy.And(sympy.Ge(u, -1), sympy.Le(u, 1))
-    if isinstance(expr, sympy.acosh):
-        return sympy.Ge(expr.args[0], 1)
-    return sympy.true
-
-
 def domain_guard(expr: sympy.Expr) -> sympy.Expr:
     """0 where every operation in ``expr`` is within its real domain, NaN elsewhere.
 
@@ -225,7 +206,7 @@ def domain_guard(expr: sympy.Expr) -> sympy.Expr:
             )
         else:
             result = sympy.Add(*(guard(a) for a in e.args))
-            cond = _domain_condition(e)
+            cond = domain_condition(e)
             if cond is not sympy.true:
                 result += sympy.Piecewise((0, cond), (sympy.nan, True))
         memo[e] = result

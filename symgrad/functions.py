@@ -1,30 +1,58 @@
-"""SymPy functions that symgrad adds or adjusts so that every derivative compiles.
+"""The function registry: everything symgrad knows about each function, in one entry.
 
-SymPy's own definitions are used wherever they are right for real arguments. The few
-here fix what is not:
+Every stage reads this table and nothing else about functions:
 
-* ``cbrt``: SymPy writes ``cbrt(x)`` as ``x**(1/3)``, the principal *complex* root, so
-  ``cbrt(-8)`` would be NaN in real arithmetic and its derivative ``x**(-2/3)/3`` too.
-  Ours is the real cube root, with derivative ``1/(3*cbrt(x)**2)``.
-* ``floor`` and ``ceiling``: SymPy leaves their derivative unevaluated. They are
-  piecewise constant, so the derivative is 0 wherever it exists (the convention symgrad
-  uses for every step function, see ``symgrad.derive``).
+* ``parse`` takes the user-facing names, the arity and the builder
+  (:data:`BY_NAME`, re-exported as ``symgrad.parse.FUNCTIONS``);
+* ``codegen`` prints each SymPy class through its entry's ``libm`` (kernel) or
+  ``numpy`` (NumPy tier) code (:func:`entry_for`);
+* ``derive`` guards derivatives outside the real domain (:func:`domain_condition`);
+* ``validate`` uses the complex step only for formulas whose functions are all
+  ``analytic`` (:func:`is_analytic`);
+* the CLI and the docs list :data:`REGISTRY`.
+
+Adding a function is one :class:`Function` entry below (plus, when neither NumPy nor
+libm has it, a helper in ``symgrad._runtime`` and a SymPy class in
+``symgrad.sympy_functions`` if SymPy's own is not right for real arguments).
+
+Printing
+--------
+``libm`` and ``numpy`` are either the name of a callable (``"np.sin"``: printed as
+``np.sin(a, b)``) or a function of the printed argument strings returning code.
+``numpy=None`` means the NumPy tier cannot evaluate the function on arrays (the
+program then waits for the compiled kernel). ``vector`` names the branch-free vector
+math implementation a vectorizing backend uses (None: that backend calls ``libm``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
 import sympy
-from sympy.codegen.cfunctions import expm1, hypot, log1p, log2, log10
+
+from . import sympy_functions as sf
+
+# The SymPy classes symgrad defines, importable from here as before the registry.
+from .sympy_functions import (  # noqa: F401
+    cbrt,
+    ceiling,
+    expm1,
+    floor,
+    hypot,
+    log1p,
+    log2,
+    log10,
+)
 
 __all__ = [
-    "cbrt",
-    "floor",
-    "ceiling",
-    "expm1",
-    "hypot",
-    "log1p",
-    "log2",
-    "log10",
+    "Function",
+    "REGISTRY",
+    "BY_NAME",
+    "entry_for",
+    "domain_condition",
+    "is_analytic",
     "MAX_POLYGAMMA_ORDER",
 ]
 
@@ -32,48 +60,223 @@ __all__ = [
 #: derivatives of gamma/loggamma up to order 11.
 MAX_POLYGAMMA_ORDER = 10
 
-
-class cbrt(sympy.Function):  # noqa: N801 (SymPy functions are lower case)
-    """Real cube root: ``cbrt(-8) == -2``."""
-
-    nargs = 1
-    is_real = True
-
-    @classmethod
-    def eval(cls, arg):
-        if arg.is_Number:
-            if arg.is_zero:
-                return sympy.S.Zero
-            if arg.is_Rational and arg.is_negative:
-                return -cls(-arg)
-            root = sympy.root(arg, 3)
-            if root.is_Rational:
-                return root
-        return None
-
-    def fdiff(self, argindex=1):
-        return 1 / (3 * cbrt(self.args[0]) ** 2)
-
-    def _eval_evalf(self, prec):
-        arg = self.args[0].evalf(prec)
-        if arg.is_Number:
-            value = sympy.Abs(arg) ** sympy.Rational(1, 3)
-            return (sympy.sign(arg) * value).evalf(prec)
-        return None
-
-    def _latex(self, printer):
-        return r"\sqrt[3]{" + printer._print(self.args[0]) + "}"
+Code = str | Callable[[list[str]], str] | None
+Domain = Callable[..., sympy.Basic] | None
 
 
-class floor(sympy.floor):  # noqa: N801
-    """``sympy.floor`` with derivative 0 (it is piecewise constant)."""
+@dataclass(frozen=True)
+class Function:
+    """One function symgrad can parse, differentiate, print and check.
 
-    def fdiff(self, argindex=1):
-        return sympy.S.Zero
+    Attributes
+    ----------
+    names : tuple of str
+        User-facing names, canonical first (``("asin", "arcsin")``). Empty for
+        functions that only appear in derivatives (``polygamma``, ``DiracDelta``).
+    impl : callable
+        Builds the SymPy expression from SymPy arguments (usually the SymPy class).
+    sympy_class : type or None
+        The SymPy class the printers dispatch on; None for builders whose result is
+        made of other entries' classes (``where``, ``pow``, ``clip``).
+    min_args, max_args : int, int or None
+        Accepted argument count; ``max_args`` None: no upper bound.
+    libm : str or callable or None
+        Kernel code (scalar, compiled by numba or run as plain Python).
+    numpy : str or callable or None
+        NumPy-tier code on whole arrays; None: no array form.
+    vector : str or None
+        Name of the vector-math implementation (None: use ``libm``).
+    domain : callable or None
+        ``domain(*args)`` is the SymPy condition under which the function is defined
+        on the reals; None: everywhere.
+    analytic : bool
+        Holomorphic near the real axis, so a complex step differentiates it.
+    numeric : bool
+        Whether constant arguments beyond ``symgrad.parse.BIG_ARGUMENT`` are evaluated
+        in float64 instead of exactly (False for cheap exact functions like ``Min``).
+    doc : str
+        One line for listings.
+    """
+
+    names: tuple[str, ...]
+    impl: Callable[..., sympy.Expr]
+    sympy_class: type | None = None
+    min_args: int = 1
+    max_args: int | None = 1
+    libm: Code = None
+    numpy: Code = None
+    vector: str | None = None
+    domain: Domain = None
+    analytic: bool = False
+    numeric: bool = True
+    doc: str = ""
+
+    @property
+    def name(self) -> str:
+        """The canonical name (or the SymPy class name for derivative-only entries)."""
+        return self.names[0] if self.names else self.sympy_class.__name__
 
 
-class ceiling(sympy.ceiling):  # noqa: N801
-    """``sympy.ceiling`` with derivative 0 (it is piecewise constant)."""
+def _same(name: str) -> dict:
+    """The same NumPy name for the kernel and the NumPy tier (numba maps it to libm)."""
+    return {"libm": name, "numpy": name}
 
-    def fdiff(self, argindex=1):
-        return sympy.S.Zero
+
+def _nested(name: str) -> Callable[[list[str]], str]:
+    # Min/Max take any number of arguments; np.minimum/np.maximum take two and, unlike
+    # Python's min/max, propagate NaN.
+    def fmt(a: list[str]) -> str:
+        out = a[0]
+        for b in a[1:]:
+            out = f"{name}({out}, {b})"
+        return out
+
+    return fmt
+
+
+def _log(x: sympy.Expr, base: sympy.Expr | None = None) -> sympy.Expr:
+    """``log(x)`` or ``log(x, base) = log(x)/log(base)``."""
+    if base is None:
+        return sympy.log(x)
+    return sympy.log(x) / sympy.log(base)
+
+
+def _where(cond: sympy.Basic, a: sympy.Expr, b: sympy.Expr) -> sympy.Expr:
+    """``a`` where ``cond`` holds, else ``b``."""
+    return sympy.Piecewise((a, cond), (b, True))
+
+
+def _nonneg(u):
+    return sympy.Ge(u, 0)
+
+
+def _unit_interval(u):
+    return sympy.And(sympy.Ge(u, -1), sympy.Le(u, 1))
+
+
+_S = sympy
+_REGISTRY: list[Function] = [
+    # powers, exponentials and logarithms
+    Function(("sqrt",), sympy.sqrt, doc="square root (a power: guarded like x**0.5)"),
+    Function(("cbrt",), sf.cbrt, sf.cbrt, **_same("np.cbrt"), doc="real cube root"),
+    Function(("exp",), _S.exp, _S.exp, **_same("np.exp"), analytic=True),
+    Function(("expm1",), sf.expm1, sf.expm1, **_same("np.expm1"), analytic=True,
+             doc="exp(x) - 1, accurate near 0"),
+    Function(("log", "ln"), _log, _S.log, 1, 2, **_same("np.log"), domain=_nonneg,
+             analytic=True, doc="natural logarithm; log(x, b) = log(x)/log(b)"),
+    Function(("log1p",), sf.log1p, sf.log1p, **_same("np.log1p"),
+             domain=lambda u: sympy.Ge(u, -1), analytic=True, doc="log(1 + x)"),
+    Function(("log10",), sf.log10, sf.log10, **_same("np.log10"), domain=_nonneg,
+             analytic=True),
+    Function(("log2",), sf.log2, sf.log2, **_same("np.log2"), domain=_nonneg,
+             analytic=True),
+    # trigonometric
+    Function(("sin",), _S.sin, _S.sin, **_same("np.sin"), analytic=True),
+    Function(("cos",), _S.cos, _S.cos, **_same("np.cos"), analytic=True),
+    Function(("tan",), _S.tan, _S.tan, **_same("np.tan"), analytic=True),
+    Function(("sec",), _S.sec, _S.sec, libm=lambda a: f"(1.0 / np.cos({a[0]}))",
+             numpy=lambda a: f"(1.0 / np.cos({a[0]}))"),
+    Function(("csc",), _S.csc, _S.csc, libm=lambda a: f"(1.0 / np.sin({a[0]}))",
+             numpy=lambda a: f"(1.0 / np.sin({a[0]}))"),
+    Function(("cot",), _S.cot, _S.cot, libm=lambda a: f"(1.0 / np.tan({a[0]}))",
+             numpy=lambda a: f"(1.0 / np.tan({a[0]}))"),
+    Function(("asin", "arcsin"), _S.asin, _S.asin, **_same("np.arcsin"),
+             domain=_unit_interval, analytic=True),
+    Function(("acos", "arccos"), _S.acos, _S.acos, **_same("np.arccos"),
+             domain=_unit_interval, analytic=True),
+    Function(("atan", "arctan"), _S.atan, _S.atan, **_same("np.arctan"), analytic=True),
+    Function(("atan2", "arctan2"), _S.atan2, _S.atan2, 2, 2, **_same("np.arctan2"),
+             doc="atan2(y, x), math.atan2's argument order"),
+    Function(("hypot",), sf.hypot, sf.hypot, 2, 2, **_same("np.hypot"),
+             doc="sqrt(x**2 + y**2) without overflow"),
+    # hyperbolic
+    Function(("sinh",), _S.sinh, _S.sinh, **_same("np.sinh"), analytic=True),
+    Function(("cosh",), _S.cosh, _S.cosh, **_same("np.cosh"), analytic=True),
+    Function(("tanh",), _S.tanh, _S.tanh, **_same("np.tanh"), analytic=True),
+    Function(("asinh", "arcsinh"), _S.asinh, _S.asinh, **_same("np.arcsinh"), analytic=True),
+    Function(("acosh", "arccosh"), _S.acosh, _S.acosh, **_same("np.arccosh"),
+             domain=lambda u: sympy.Ge(u, 1), analytic=True),
+    Function(("atanh", "arctanh"), _S.atanh, _S.atanh, **_same("np.arctanh"),
+             domain=_unit_interval, analytic=True),
+    # piecewise and non-smooth
+    Function(("abs", "Abs"), _S.Abs, _S.Abs, **_same("np.abs"), numeric=False),
+    Function(("sign",), _S.sign, _S.sign, **_same("np.sign"), numeric=False),
+    Function(("min", "Min"), _S.Min, _S.Min, 2, None, libm=_nested("np.minimum"),
+             numpy=_nested("np.minimum"), numeric=False, doc="smallest argument (NaN wins)"),
+    Function(("max", "Max"), _S.Max, _S.Max, 2, None, libm=_nested("np.maximum"),
+             numpy=_nested("np.maximum"), numeric=False, doc="largest argument (NaN wins)"),
+    Function(("heaviside", "Heaviside"), _S.Heaviside, _S.Heaviside,
+             libm=lambda a: f"sg_heaviside({a[0]}, {a[1] if len(a) > 1 else '0.5'})",
+             numpy=lambda a: f"np.heaviside({a[0]}, {a[1] if len(a) > 1 else '0.5'})",
+             numeric=False, doc="step: 0 below 0, 1/2 at 0, 1 above"),
+    Function(("floor",), sf.floor, sf.floor, **_same("np.floor"), numeric=False),
+    Function(("ceil", "ceiling"), sf.ceiling, sf.ceiling, **_same("np.ceil"), numeric=False),
+    Function(("where",), _where, None, 3, 3, numeric=False,
+             doc="where(cond, a, b): a where cond holds, else b"),
+    Function(("pow",), sympy.Pow, None, 2, 2, numeric=False, doc="pow(x, y) = x**y"),
+    # special functions (kernel helpers in symgrad._runtime; no NumPy array form)
+    Function(("erf",), _S.erf, _S.erf, libm="sg_erf"),
+    Function(("erfc",), _S.erfc, _S.erfc, libm="sg_erfc"),
+    Function(("gamma",), _S.gamma, _S.gamma, libm="sg_gamma"),
+    Function(("lgamma", "loggamma"), _S.loggamma, _S.loggamma, libm="sg_lgamma",
+             doc="log|gamma(x)|"),
+    # appear only in derivatives
+    Function((), _S.polygamma, _S.polygamma, 2, 2,
+             libm=lambda a: f"sg_polygamma({a[0]}, {a[1]})",
+             doc="polygamma(m, x) for 0 <= m <= MAX_POLYGAMMA_ORDER (derivatives of gamma)"),
+    Function((), _S.DiracDelta, _S.DiracDelta, 1, 2, libm=lambda a: "0.0",
+             numpy=lambda a: f"np.zeros_like({a[0]})",
+             doc="derivative of a step: 0 almost everywhere (see symgrad.derive)"),
+]
+
+#: Every entry, in the order listed in the docs.
+REGISTRY: tuple[Function, ...] = tuple(_REGISTRY)
+
+#: User-facing name -> entry (aliases included).
+BY_NAME: Mapping[str, Function] = MappingProxyType(
+    {name: entry for entry in REGISTRY for name in entry.names}
+)
+
+_BY_CLASS: dict[type, Function] = {
+    e.sympy_class: e for e in REGISTRY if e.sympy_class is not None
+}
+
+
+def entry_for(cls: type) -> Function | None:
+    """The entry that prints SymPy class ``cls`` (or a base class of it), or None."""
+    entry = _BY_CLASS.get(cls)
+    if entry is None:
+        for known, candidate in _BY_CLASS.items():
+            if issubclass(cls, known):
+                return candidate
+    return entry
+
+
+def domain_condition(expr: sympy.Basic) -> sympy.Basic:
+    """The condition under which ``expr``'s top operation is defined on the reals.
+
+    Powers are the one operation that is not a function: ``x**2`` (an integer
+    exponent, also ``x**2.0``) is defined everywhere, any other exponent needs
+    ``base >= 0``.
+    """
+    if isinstance(expr, sympy.Pow):
+        base, exponent = expr.args
+        if exponent.is_integer or (exponent.is_Float and float(exponent).is_integer()):
+            return sympy.true
+        return sympy.Ge(base, 0)
+    entry = entry_for(type(expr)) if isinstance(expr, sympy.Function) else None
+    if entry is None or entry.domain is None:
+        return sympy.true
+    return entry.domain(*expr.args)
+
+
+def is_analytic(expr: sympy.Basic) -> bool:
+    """Whether every operation in ``expr`` is analytic (a complex step differentiates it)."""
+    for node in sympy.preorder_traversal(expr):
+        if isinstance(node, (sympy.Symbol, sympy.Number, sympy.NumberSymbol,
+                             sympy.Add, sympy.Mul, sympy.Pow)):
+            continue
+        entry = entry_for(type(node)) if isinstance(node, sympy.Function) else None
+        if entry is None or not entry.analytic:
+            return False
+    return True

@@ -153,98 +153,13 @@ _MAX_INT_BITS = int(MAX_INT_DIGITS * math.log2(10)) + 1
 
 # ------------------------------------------------------------------- function table
 
+#: Kept for code that names the type of a function entry.
+FunctionSpec = _fn.Function
 
-class FunctionSpec(NamedTuple):
-    """How one user-facing function name maps to SymPy.
-
-    Attributes
-    ----------
-    impl : callable
-        Builds the SymPy expression from SymPy arguments.
-    min_args, max_args : int
-        Allowed argument count; ``max_args`` None means no upper bound.
-    numeric : bool
-        Whether large constant arguments are evaluated numerically (see the module
-        docstring). False for functions whose exact values are cheap (Min, floor, ...).
-    """
-
-    impl: Callable[..., sympy.Expr]
-    min_args: int = 1
-    max_args: int | None = 1
-    numeric: bool = True
-
-
-def _log(x: sympy.Expr, base: sympy.Expr | None = None) -> sympy.Expr:
-    """``log(x)`` or ``log(x, base) = log(x)/log(base)``."""
-    if base is None:
-        return sympy.log(x)
-    return sympy.log(x) / sympy.log(base)
-
-
-def _where(cond: sympy.Basic, a: sympy.Expr, b: sympy.Expr) -> sympy.Expr:
-    """``a`` where ``cond`` holds, else ``b``."""
-    return sympy.Piecewise((a, cond), (b, True))
-
-
-# One line per user-facing name. ``where`` and ``pow`` are special-cased by the
-# converter (a condition argument; the power size guard) but listed here for arity.
-_FUNCTION_TABLE: dict[str, FunctionSpec] = {
-    "sqrt": FunctionSpec(sympy.sqrt),
-    "cbrt": FunctionSpec(_fn.cbrt),
-    "exp": FunctionSpec(sympy.exp),
-    "expm1": FunctionSpec(_fn.expm1),
-    "log": FunctionSpec(_log, 1, 2),
-    "ln": FunctionSpec(sympy.log),
-    "log1p": FunctionSpec(_fn.log1p),
-    "log10": FunctionSpec(_fn.log10),
-    "log2": FunctionSpec(_fn.log2),
-    "sin": FunctionSpec(sympy.sin),
-    "cos": FunctionSpec(sympy.cos),
-    "tan": FunctionSpec(sympy.tan),
-    "sec": FunctionSpec(sympy.sec),
-    "csc": FunctionSpec(sympy.csc),
-    "cot": FunctionSpec(sympy.cot),
-    "asin": FunctionSpec(sympy.asin),
-    "arcsin": FunctionSpec(sympy.asin),
-    "acos": FunctionSpec(sympy.acos),
-    "arccos": FunctionSpec(sympy.acos),
-    "atan": FunctionSpec(sympy.atan),
-    "arctan": FunctionSpec(sympy.atan),
-    "atan2": FunctionSpec(sympy.atan2, 2, 2),
-    "arctan2": FunctionSpec(sympy.atan2, 2, 2),
-    "sinh": FunctionSpec(sympy.sinh),
-    "cosh": FunctionSpec(sympy.cosh),
-    "tanh": FunctionSpec(sympy.tanh),
-    "asinh": FunctionSpec(sympy.asinh),
-    "arcsinh": FunctionSpec(sympy.asinh),
-    "acosh": FunctionSpec(sympy.acosh),
-    "arccosh": FunctionSpec(sympy.acosh),
-    "atanh": FunctionSpec(sympy.atanh),
-    "arctanh": FunctionSpec(sympy.atanh),
-    "hypot": FunctionSpec(_fn.hypot, 2, 2),
-    "Abs": FunctionSpec(sympy.Abs, numeric=False),
-    "abs": FunctionSpec(sympy.Abs, numeric=False),
-    "sign": FunctionSpec(sympy.sign, numeric=False),
-    "Min": FunctionSpec(sympy.Min, 2, None, numeric=False),
-    "min": FunctionSpec(sympy.Min, 2, None, numeric=False),
-    "Max": FunctionSpec(sympy.Max, 2, None, numeric=False),
-    "max": FunctionSpec(sympy.Max, 2, None, numeric=False),
-    "Heaviside": FunctionSpec(sympy.Heaviside, numeric=False),
-    "heaviside": FunctionSpec(sympy.Heaviside, numeric=False),
-    "where": FunctionSpec(_where, 3, 3, numeric=False),
-    "erf": FunctionSpec(sympy.erf),
-    "erfc": FunctionSpec(sympy.erfc),
-    "gamma": FunctionSpec(sympy.gamma),
-    "loggamma": FunctionSpec(sympy.loggamma),
-    "lgamma": FunctionSpec(sympy.loggamma),
-    "floor": FunctionSpec(_fn.floor, numeric=False),
-    "ceiling": FunctionSpec(_fn.ceiling, numeric=False),
-    "ceil": FunctionSpec(_fn.ceiling, numeric=False),
-    "pow": FunctionSpec(sympy.Pow, 2, 2, numeric=False),
-}
-
-#: The user-facing function names: name -> :class:`FunctionSpec`.
-FUNCTIONS: Mapping[str, FunctionSpec] = MappingProxyType(_FUNCTION_TABLE)
+#: The user-facing function names: name -> entry of the function registry
+#: (``symgrad.functions``), aliases included.
+FUNCTIONS: Mapping[str, _fn.Function] = _fn.BY_NAME
+_where = _fn._where
 
 #: The only names that are not symbols (when not followed by ``(``).
 CONSTANTS: Mapping[str, sympy.Expr] = MappingProxyType({"pi": sympy.pi, "E": sympy.E})

@@ -1111,37 +1111,14 @@ def _central(values: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray,
     return rule(1), rule(2), fmax
 
 
-_COMPLEX_SAFE = None
-
-
-def _complex_safe_classes():
-    global _COMPLEX_SAFE
-    if _COMPLEX_SAFE is None:
-        import sympy
-
-        from . import functions as sgf
-
-        _COMPLEX_SAFE = (
-            sympy.sin, sympy.cos, sympy.tan, sympy.sinh, sympy.cosh, sympy.tanh,
-            sympy.asin, sympy.acos, sympy.atan, sympy.asinh, sympy.acosh, sympy.atanh,
-            sympy.exp, sympy.log, sgf.expm1, sgf.log1p, sgf.log2, sgf.log10,
-        )
-    return _COMPLEX_SAFE
-
-
 def _complex_function(ev):
     """A numpy function of complex inputs for the value, or None if not analytic."""
     import sympy
 
-    safe = _complex_safe_classes()
-    for e in ev.formula.exprs:
-        for node in sympy.preorder_traversal(e):
-            if isinstance(node, (sympy.Symbol, sympy.Number, sympy.NumberSymbol,
-                                 sympy.Add, sympy.Mul, sympy.Pow)):
-                continue
-            if isinstance(node, safe):
-                continue
-            return None
+    from .functions import is_analytic
+
+    if not all(is_analytic(e) for e in ev.formula.exprs):
+        return None
     symbols = tuple(ev.formula.variables) + tuple(ev.formula.params)
     try:
         fn = sympy.lambdify(symbols, list(ev.formula.exprs), modules="numpy")
