@@ -30,7 +30,8 @@ Operations whose domain SymPy can prove always holds (``log(1 + x**2)``) add not
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Hashable, Sequence
 
 import sympy
 from sympy.utilities.iterables import multiset_permutations
@@ -38,6 +39,7 @@ from sympy.utilities.iterables import multiset_permutations
 from .functions import domain_condition
 
 __all__ = [
+    "Derivatives",
     "gradient",
     "jacobian",
     "hessian_upper",
@@ -225,3 +227,91 @@ def symmetric_positions(index: tuple[int, ...], n: int) -> list[int]:
             flat = flat * n + k
         positions.append(flat)
     return positions
+
+
+class Derivatives:
+    """The symbolic derivatives of one formula, each derived once, on first use.
+
+    The output kinds (``symgrad.outputs``) ask for what they need; every derivative is
+    memoized, so a request for value, gradient and Hessian derives the gradient once.
+    Thread-safe. Every method returns SymPy expressions (pure, no numerics).
+
+    Parameters
+    ----------
+    exprs : tuple of sympy.Expr
+        The formula's expressions (one for a scalar formula).
+    variables : tuple of sympy.Symbol
+    simplify : bool
+        Run ``sympy.simplify`` on each derivative.
+    is_vector : bool
+        Whether the formula is a vector of formulas (even of one).
+    """
+
+    def __init__(
+        self,
+        exprs: Sequence[sympy.Expr],
+        variables: Sequence[sympy.Symbol],
+        simplify: bool = False,
+        is_vector: bool = False,
+    ):
+        self.is_vector = is_vector
+        self.exprs = tuple(exprs)
+        self.variables = tuple(variables)
+        self.simplify = simplify
+        self._memo: dict[Hashable, object] = {}
+        self._lock = threading.RLock()
+
+    @property
+    def n(self) -> int:
+        return len(self.variables)
+
+    @property
+    def m(self) -> int:
+        return len(self.exprs)
+
+    def _memoize(self, key: Hashable, make: Callable[[], object]):
+        with self._lock:
+            if key not in self._memo:
+                self._memo[key] = make()
+            return self._memo[key]
+
+    def jacobian(self) -> tuple[tuple[sympy.Expr, ...], ...]:
+        """Row ``i``: the gradient of formula ``i``."""
+        return self._memoize("jacobian", lambda: jacobian(self.exprs, self.variables, self.simplify))
+
+    def hessian_upper(self, k: int = 0) -> Entries:
+        """Nonzero upper-triangle Hessian entries of formula ``k``."""
+        return self._memoize(
+            ("hessian", k),
+            lambda: hessian_upper(self.jacobian()[k], self.variables, self.simplify),
+        )
+
+    def direction(self) -> tuple[sympy.Dummy, ...]:
+        """The symbols of an HVP's direction vector (extra kernel inputs)."""
+        return self._memoize(
+            "direction", lambda: tuple(sympy.Dummy(f"d{k}", real=True) for k in range(self.n))
+        )
+
+    def hvp(self) -> tuple[sympy.Expr, ...]:
+        """``H @ direction`` of formula 0 (see :func:`hessian_vector_product`)."""
+        return self._memoize(
+            "hvp",
+            lambda: hessian_vector_product(
+                self.jacobian()[0], self.variables, self.direction(), self.simplify
+            ),
+        )
+
+    def tensor(self, order: int) -> Entries:
+        """Distinct partials of formula 0 of the given order (see :func:`derivative_tensor`)."""
+        return self._memoize(
+            ("tensor", order),
+            lambda: derivative_tensor(self.exprs[0], self.variables, order, self.simplify),
+        )
+
+    def guard(self, k: int = 0) -> sympy.Expr:
+        """0 inside formula ``k``'s real domain, NaN outside (see :func:`domain_guard`)."""
+        return self._memoize(("guard", k), lambda: domain_guard(self.exprs[k]))
+
+    def guarded(self, expr: sympy.Expr, k: int = 0) -> sympy.Expr:
+        """``expr`` made NaN wherever formula ``k`` is undefined; structural zeros stay 0."""
+        return expr + self.guard(k) if expr != 0 else expr
