@@ -118,10 +118,11 @@ def _degrade(directory: Path, why: str, *, failed: bool = False) -> None:
         if key in _warned_dirs:
             return
         _warned_dirs.add(key)
+    scope = "kernels in memory only from now on" if failed else "in memory only"
     _warn(
-        f"symgrad: {why}; compiling kernels in memory only (this is the only warning "
-        f"about {directory} in this process). Set SYMGRAD_CACHE_DIR to a private, "
-        "writable directory to cache kernels on disk."
+        f"symgrad: {why}; compiling {scope} (this is the only warning about {directory} "
+        "in this process). Set SYMGRAD_CACHE_DIR to a private, writable directory to "
+        "cache kernels on disk."
     )
 
 
@@ -221,7 +222,8 @@ def _store(directory: Path, module_name: str, source: str) -> Path | None:
     the kernel is compiled in memory only, and nothing is written anywhere).
     """
     path = directory / f"{module_name}.py"
-    for attempt in range(2):
+    attempts = 3
+    for attempt in range(attempts):
         if not _prepare(directory):
             return None
         try:
@@ -234,8 +236,8 @@ def _store(directory: Path, module_name: str, source: str) -> Path | None:
                 _atomic_write(path, source)
             return path
         except OSError as exc:
-            if exc.errno == errno.ENOENT and attempt == 0:
-                continue  # the directory was removed meanwhile: recreate it, once
+            if exc.errno == errno.ENOENT and attempt < attempts - 1:
+                continue  # removed meanwhile (another process cleared it): again
             _degrade(directory, f"cannot write the kernel cache in {directory} ({exc})",
                      failed=exc.errno != errno.ENOENT)
             return None

@@ -337,6 +337,7 @@ def test_compiling_while_another_process_clears_the_cache(tmp_path, monkeypatch)
             for k in range(10):
                 f = Evaluator(parse(f"x*y + {k + 10}"), parallel=False)
                 np.testing.assert_allclose(f.gradient(0.5, 3.0), [3.0, 0.5], rtol=1e-15)
+                assert f(np.full(300, 2.0), np.full(300, 3.0))[0] == 6.0 + k + 10
     finally:
         stop.touch()
         clearer.wait(timeout=60)
