@@ -432,40 +432,6 @@ class Kernel:
             _attach_cache(d, py_func, self.path, self.source)
         return d
 
-    def __call__(self, args: tuple, out, threads: int = 1) -> None:
-        """Run the compiled loop kernel over all ``N = out.shape[1]`` points.
-
-        Parameters
-        ----------
-        args : tuple of 1-D arrays of length N
-        out : ndarray, shape (n_rows, N)
-        threads : int
-            Split the points into chunks run on this many threads (the kernel releases
-            the GIL). 1 runs in the calling thread.
-        """
-        n = out.shape[1]
-        d = self._checked_call("kernel", (*args, out, 0, min(n, _FIRST_CHUNK)))
-        if n <= _FIRST_CHUNK:
-            return
-        if threads <= 1:
-            d(*args, out, _FIRST_CHUNK, n)
-            return
-        # More chunks than threads, taken dynamically from one shared iterator by the
-        # calling thread and the pool's threads alike: a thread slowed by another
-        # process on its core does not hold up the others for long. (next() on a list
-        # iterator is atomic under the GIL; the kernel itself releases the GIL.)
-        pending = iter(_chunks(_FIRST_CHUNK, n, threads * 2))
-
-        def work() -> None:
-            for lo, hi in pending:
-                d(*args, out, lo, hi)
-
-        pool = _pool(threads)
-        futures = [pool.submit(work) for _ in range(threads - 1)]
-        work()
-        for fut in futures:
-            fut.result()
-
     def point(self, values: tuple, out) -> None:
         """Evaluate one point given as floats into column 0 of ``out``."""
         self._checked_call("kernel_point", (*values, out))
@@ -516,44 +482,11 @@ class Kernel:
         return {"hits": hits, "misses": misses}
 
 
-# The first chunk runs alone in the calling thread: it compiles (or loads) the kernel
-# for these argument types before any other thread calls it.
-_FIRST_CHUNK = 256
-# Smallest chunk handed to a thread: waking a thread costs tens of microseconds.
-_MIN_CHUNK = 16384
-_pool_lock = threading.Lock()
-_pools: dict[int, Any] = {}
-
-
 def default_threads() -> int:
-    """Threads for large inputs: ``$SYMGRAD_NUM_THREADS``, else the usable cores."""
-    env = os.environ.get("SYMGRAD_NUM_THREADS")
-    if env:
-        try:
-            return max(1, int(env))
-        except ValueError:
-            pass
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+    """Kept for existing imports; see ``symgrad._threads.default_threads``."""
+    from ._threads import default_threads as threads
 
-
-def _pool(threads: int):
-    with _pool_lock:
-        pool = _pools.get(threads)
-        if pool is None:
-            from concurrent.futures import ThreadPoolExecutor
-
-            pool = ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix="symgrad")
-            _pools[threads] = pool
-        return pool
-
-
-def _chunks(start: int, stop: int, count: int) -> list[tuple[int, int]]:
-    count = max(1, min(count, (stop - start) // _MIN_CHUNK or 1))
-    edges = [start + (stop - start) * k // count for k in range(count + 1)]
-    return [(edges[k], edges[k + 1]) for k in range(count)]
+    return threads()
 
 
 def _is_compiled(dispatcher, call_args) -> bool:

@@ -416,8 +416,8 @@ def test_repaired_entry_is_silent_in_the_next_process(private_cache):
 def test_kernels_and_modules_are_released(private_cache, monkeypatch):
     import symgrad.api
 
-    monkeypatch.setattr(symgrad.api, "_CACHE_SIZE", 3)
-    monkeypatch.setattr(symgrad.api, "_cache", type(symgrad.api._cache)())
+    monkeypatch.setattr(symgrad.evaluator, "CACHE_SIZE", 3)
+    monkeypatch.setattr(symgrad.evaluator, "_cache", type(symgrad.evaluator._cache)())
     gc.collect()
     kernels_before = len(kernel_module._kernels)
     modules_before = sum(1 for name in sys.modules if name.startswith("symgrad_"))

@@ -16,6 +16,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "symgrad"
 STAGES = [
     "errors",
     "_version",
+    "_threads",  # the thread pool and fork safety: imports no other stage
     "sympy_functions",
     "functions",  # the function registry
     "parse",
@@ -24,8 +25,8 @@ STAGES = [
     "program",
     "codegen",
     "_runtime",
+    "_cachedir",
     "kernel",
-    "_threads",
     "backends",
     "options",
     "_bind",
