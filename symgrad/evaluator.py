@@ -76,6 +76,9 @@ __all__ = ["Evaluator", "SparseHessian", "PARALLEL_WORK_NS", "MAX_ORDER"]
 #: See ``symgrad._threads.PARALLEL_WORK_NS`` (kept here for existing imports).
 PARALLEL_WORK_NS = _threads.PARALLEL_WORK_NS
 
+# NumPy broadcasts at most this many dimensions (np.broadcast_shapes raises beyond).
+_MAX_DIMS = 32
+
 #: Most variables in a ``partial(...)`` request (its order).
 MAX_PARTIAL_ORDER = MAX_ORDER
 
@@ -637,14 +640,18 @@ class Evaluator:
         inputs = originals
         labels = self._binder.names + tuple(f"direction[{k}]" for k in range(len(extra)))
         shape = inputs[0].shape if inputs else ()
+        deepest = max((a.ndim for a in inputs), default=0)
+        if deepest > _MAX_DIMS:
+            raise InputError(
+                f"an input has {deepest} dimensions; symgrad broadcasts inputs of at most "
+                f"{_MAX_DIMS} dimensions (NumPy's broadcasting limit). Reshape it first."
+            )
         try:
             if any(a.shape != shape for a in inputs):
                 shape = np.broadcast_shapes(*(a.shape for a in inputs))
         except ValueError:
             detail = ", ".join(f"{name}: {a.shape}" for name, a in zip(labels, inputs))
             raise InputError(f"input shapes do not broadcast together ({detail}).") from None
-        if len(shape) > 32:
-            raise InputError(f"inputs have {len(shape)} dimensions; NumPy allows at most 32.")
         npoints = math.prod(shape)
         flat = [_flatten(a, shape, npoints) for a in inputs]
         compiled = self._request(items)
