@@ -1,11 +1,19 @@
 """Callables for ``scipy.optimize``, built from one Evaluator.
 
+>>> import numpy as np, scipy.optimize, symgrad
 >>> f = symgrad.compile("(1 - x)**2 + 100*(y - x**2)**2")
->>> res = scipy.optimize.minimize(**f.for_scipy(x0=[-1.2, 1.0]), method="trust-exact")
+>>> res = scipy.optimize.minimize(**f.for_scipy(x0=[-1.2, 1.0], method="trust-exact"))
+>>> np.round(res.x, 6)
+array([1., 1.])
 
->>> model = symgrad.compile("A*exp(-sigma*t)*sin(omega*t)", variables="A sigma omega", params="t")
+>>> model = symgrad.compile("A*exp(-sigma*t)*sin(omega*t)", variables="A sigma omega",
+...                         params="t")
+>>> t = np.linspace(0, 10, 200)
+>>> y = model(2.0, 0.3, 1.7, t=t)
 >>> fit = scipy.optimize.least_squares(
 ...     **model.for_least_squares({"t": t}, x0=[1, 0.1, 2], observed=y), method="lm")
+>>> np.round(fit.x, 6)
+array([2. , 0.3, 1.7])
 
 How it works
 ------------
