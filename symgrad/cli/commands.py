@@ -1,34 +1,46 @@
-"""The ``symgrad`` command: derivatives at a terminal.
+"""The ``symgrad`` command's parser, option handling and commands.
 
-Examples::
+One printing command per output kind that makes sense at a terminal (``CLI_KINDS``,
+read from the registry ``symgrad.outputs``): ``value``, ``grad``/``gradient``,
+``jacobian``, ``hessian``, ``laplacian``, ``divergence``, ``curl``; plus ``check`` and
+``source``.
 
-    symgrad grad "x**2*sin(y)"                  # each partial, pretty-printed
-    symgrad hessian "x**2*sin(y)" --format latex
-    symgrad jacobian "x*y" "sin(x)+y" --vars x,y
-    symgrad grad "a*x**2" --vars x --params a --format python
-    symgrad grad "x**2*sin(y)" --at x=1,y=2     # evaluate (compiled) and print numbers
-    symgrad grad "x**2*sin(y)" --cse            # shared subexpressions
-    symgrad check "sin(x)*cos(y)" --domain x=-3:3,y=-3:3
-    symgrad source "sin(x)*cos(y)" --hessian    # the generated kernel source
-
-Exit status: 0 on success, 1 when a ``check`` fails, 2 for a bad formula or bad
-options (the message starts with ``symgrad: error:``; no traceback).
-
-Only evaluation (``--at``, ``check``) compiles kernels and imports numba; printing
-derivatives and ``source`` need SymPy only.
+Exit status (see ``main``): 0 success; 1 a ``check`` failed; 2 an error the user can
+fix (bad formula, bad options, output that cannot be written), printed as one
+``symgrad: error: ...`` message; 3 an internal error (a symgrad bug), printed as
+``symgrad: internal error: ...`` (the traceback only with ``SYMGRAD_DEBUG=1``);
+130 interrupted; 141 (128 + SIGPIPE) when the reader of the output went away
+(``symgrad ... | head``), silently, as other Unix tools do.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
-from typing import Any
 
-__all__ = ["main", "build_parser"]
+from ..outputs import OUTPUTS, OutputKind
+
+__all__ = ["main", "build_parser", "CLI_KINDS"]
 
 FORMATS = ("pretty", "plain", "latex", "python")
+
+#: command -> (output kind, aliases). Kinds that need an extra argument (hvp's direction,
+#: derivative's order) or are a storage layout (sparse_hessian) are for the Python API.
+CLI_KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "value": ("value", ()),
+    "grad": ("gradient", ("gradient",)),
+    "jacobian": ("jacobian", ()),
+    "hessian": ("hessian", ()),
+    "laplacian": ("laplacian", ()),
+    "divergence": ("divergence", ()),
+    "curl": ("curl", ()),
+}
+
+EXIT_OK, EXIT_FAILED, EXIT_ERROR, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_INTERRUPTED, EXIT_PIPE = 130, 141
 
 _EXAMPLES = {
     "grad": """examples:
@@ -47,6 +59,17 @@ _EXAMPLES = {
     "value": """examples:
   symgrad value "x**2*sin(y)"
   symgrad value "x**2*sin(y)" --at x=1,y=pi/2""",
+    "laplacian": """examples:
+  symgrad laplacian "x**2*sin(y)"
+  symgrad laplacian "exp(-(x**2+y**2))" --format latex
+  symgrad laplacian "x**2*y**2" --at x=1,y=2""",
+    "divergence": """examples:
+  symgrad divergence "x*y" "y**2" --vars x,y
+  symgrad divergence "x" "y" "z" --at x=1,y=2,z=3""",
+    "curl": """examples:
+  symgrad curl "-y" "x" --vars x,y                  (2-D: the scalar curl)
+  symgrad curl "y*z" "x*z" "x*y" --vars x,y,z
+  symgrad curl "-y" "x" "0" --vars x,y,z --at x=1,y=2,z=0""",
     "check": """examples:
   symgrad check "sin(x)*cos(y)" --domain x=-3:3,y=-3:3
   symgrad check "sin(x)*cos(y)" --domain=-3:3 --points 101 --indexing xy
@@ -65,15 +88,26 @@ class _Parser(argparse.ArgumentParser):
     """argparse with ``symgrad: error:`` messages (exit status 2)."""
 
     def error(self, message: str):  # noqa: D102
-        self.print_usage(sys.stderr)
-        self.exit(2, f"symgrad: error: {message}\n")
+        if sys.stderr is not None:
+            self.print_usage(sys.stderr)
+        self.exit(EXIT_ERROR, f"symgrad: error: {message}\n")
+
+    def _print_message(self, message, file=None):
+        # --help to a closed stdout: nothing to print to (main reports write errors).
+        if file is not None:
+            super()._print_message(message, file)
+
+
+def _takes_vectors(kind: OutputKind) -> bool:
+    """Whether the kind applies to several formulas (then the command takes several)."""
+    return kind.check(2, 2, True, None) is None
 
 
 # ------------------------------------------------------------------------ the parser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from .. import __version__
 
     parser = _Parser(
         prog="symgrad",
@@ -81,7 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
         "(compiled with numba), check them against numpy.gradient, show the kernel.",
         epilog="examples:\n  symgrad grad \"x**2*sin(y)\"\n"
         "  symgrad check \"sin(x)*cos(y)\" --domain x=-3:3,y=-3:3\n"
-        "run 'symgrad COMMAND --help' for each command's options.",
+        "run 'symgrad COMMAND --help' for each command's options.\n"
+        "exit status: 0 ok, 1 failed check, 2 error, 3 internal error (a bug).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"symgrad {__version__}")
@@ -107,12 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="parameters: not differentiated, given values with --at/--param")
 
     def printing(p, multi: bool):
-        p.add_argument("formulas" if multi else "formula", nargs="+" if multi else None,
+        p.add_argument("formulas", nargs="+" if multi else 1,
                        metavar="FORMULA", help="formula(s), e.g. \"x**2*sin(y)\"")
         names(p)
         p.add_argument("--format", "-f", choices=FORMATS, default="pretty",
                        help="output format (default: pretty; ASCII where the terminal "
-                       "cannot show Unicode)")
+                       "cannot show Unicode); python: a NumPy function to paste")
         p.add_argument("--json", action="store_true",
                        help="machine-readable JSON (expressions as strings, numbers as floats)")
         p.add_argument("--cse", action="store_true",
@@ -126,12 +161,15 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--param", action="append", metavar="NAME=VALUE,...",
                        help="parameter values for --at (also accepted inside --at)")
 
-    printing(add("grad", "print the gradient (each first partial derivative)",
-                 aliases=("gradient",)), multi=False)
-    printing(add("hessian", "print the Hessian (second partial derivatives; symmetric, "
-                 "upper triangle shown)"), multi=False)
-    printing(add("jacobian", "print the Jacobian of one or more formulas"), multi=True)
-    printing(add("value", "print the parsed formula, or its value with --at"), multi=True)
+    for command, (kind_name, aliases) in CLI_KINDS.items():
+        kind = OUTPUTS[kind_name]
+        multi = _takes_vectors(kind)
+        help_ = f"print the {kind_name}: {kind.summary}"
+        if kind_name == "hessian":
+            help_ += "; the upper triangle is shown"
+        if kind_name == "value":
+            help_ = "print the parsed formula, or its value with --at"
+        printing(add(command, help_, aliases), multi=multi)
 
     c = add("check", "check the compiled derivatives against numpy.gradient on a grid "
             "(--domain), or against high-order finite differences at points (--at)")
@@ -164,11 +202,12 @@ def build_parser() -> argparse.ArgumentParser:
     s = add("source", "print the generated kernel source (no numba needed)")
     s.add_argument("formulas", nargs="+", metavar="FORMULA")
     names(s)
-    for out in ("value", "gradient", "hessian", "jacobian"):
-        s.add_argument(f"--{out}", action="append_const", const=out, dest="outputs",
-                       help=f"include the {out} (default: value and gradient, or value "
-                       "and Jacobian for several formulas)" if out == "value" else
-                       f"include the {out}")
+    for kind_name, _ in CLI_KINDS.values():
+        s.add_argument(f"--{kind_name}", action="append_const", const=kind_name,
+                       dest="outputs",
+                       help=f"include the {kind_name} (default: value and gradient, or value "
+                       "and Jacobian for several formulas)" if kind_name == "value" else
+                       f"include the {kind_name}")
     s.add_argument("--no-cse", action="store_true",
                    help="no common-subexpression elimination")
     return parser
@@ -178,22 +217,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _input_error(message: str):
-    from .errors import InputError
+    from ..errors import InputError
 
     return InputError(message)
 
 
 def _number(text: str, what: str) -> float:
+    """A number, or a constant expression (``pi/2``) read by symgrad's safe parser."""
     text = text.strip()
     try:
         return float(text)
     except ValueError:
         pass
-    # A constant expression such as pi/2 or -sqrt(2): parsed by symgrad's safe parser.
     import sympy
 
-    from .errors import ParseError, SymgradError
-    from .parse import parse
+    from ..errors import ParseError, SymgradError
+    from ..parse import parse
 
     try:
         expr = parse(text, variables="_symgrad_dummy").exprs[0]
@@ -204,14 +243,17 @@ def _number(text: str, what: str) -> float:
             from None
     if expr.free_symbols:
         raise _input_error(f"{what}: {text!r} is not a number (it has names in it).")
-    value = complex(sympy.N(expr))
+    try:
+        value = complex(sympy.N(expr, 17))
+    except (TypeError, ValueError, OverflowError, ArithmeticError):
+        raise _input_error(f"{what}: {text!r} is not a finite real number.") from None
     if value.imag != 0:
         raise _input_error(f"{what}: {text!r} is not a real number.")
     return value.real
 
 
 def _pairs(specs: list[str] | None, option: str) -> dict[str, str]:
-    """``["x=1,y=2"]`` -> {"x": "1", "y": "2"} (ValueError-free: InputError)."""
+    """``["x=1,y=2"]`` -> {"x": "1", "y": "2"} (InputError for anything else)."""
     out: dict[str, str] = {}
     for spec in specs or []:
         for item in spec.split(","):
@@ -289,260 +331,106 @@ def _domain(spec: str) -> dict[str, tuple[float, float]] | tuple[float, float]:
     return {name: rng(text, name) for name, text in _pairs([spec], "--domain").items()}
 
 
+# ---------------------------------------------------- messages in the CLI's words
+
+#: Library wording (Python keyword arguments) -> the CLI's options. Applied to every
+#: error message the library raises, at the CLI boundary (``_cli_message``).
+_WORDING: tuple[tuple[re.Pattern, str], ...] = tuple(
+    (re.compile(pattern, re.M), replacement)
+    for pattern, replacement in (
+        (r"\bvariables= or params=", "--vars or --params"),
+        (r"\bpass variables='([^']*)'", r"pass --vars \1"),
+        (r"^variables: ", "--vars: "),
+        (r"^params: ", "--params: "),
+        (r"\bin both variables and params\b", "in both --vars and --params"),
+        (r"\bpass (\w+)=\.\.\. \(or param_values=\{[^}]*\}\)", r"pass --param \1=VALUE"),
+        (r"\bunknown parameter\b", "--param: unknown parameter"),
+        (r"give its range in domain\b", "give its range with --domain"),
+        (r"; pass domain=\{\.\.\., '(\w+)': \(lo, hi\)\}", r"; pass --domain ...,\1=LO:HI"),
+        (r"\bdomain\['(\w+)'\]", r"--domain \1"),
+        (r"^derivatives is empty; pass e\.g\. \('gradient', 'hessian'\)",
+         "--derivatives is empty; pass e.g. --derivatives gradient,hessian"),
+        (r"^unknown derivative\b", "--derivatives: unknown derivative"),
+        (r"^points must be\b", "--points must be"),
+    )
+)
+
+
+def _cli_message(message: str) -> str:
+    for pattern, replacement in _WORDING:
+        message = pattern.sub(replacement, message)
+    return message
+
+
 # ---------------------------------------------------------------------------- output
 
 
-def _use_unicode(stream) -> bool:
-    encoding = getattr(stream, "encoding", None) or "ascii"
-    try:
-        "∂²√⋅₀─".encode(encoding)
-    except (UnicodeEncodeError, LookupError):
-        return False
-    return True
+def _parse_formula(args):
+    from ..parse import parse
+
+    formula = args.formulas if len(args.formulas) > 1 else args.formulas[0]
+    if _kind_name(args) in ("divergence", "curl"):
+        formula = list(args.formulas)  # a vector field, even of one component
+    return parse(formula, variables=args.vars, params=args.params)
 
 
-class _Labels:
-    """Component labels in each output style."""
-
-    def __init__(self, style: str, variables: tuple[str, ...], unicode: bool):
-        self.style = style
-        self.vars = variables
-        self.unicode = unicode
-
-    def _latex_var(self, k):
-        import sympy
-
-        return sympy.latex(sympy.Symbol(self.vars[k]))
-
-    def first(self, k: int, f: str = "f") -> str:
-        v = self.vars[k]
-        if self.style == "latex":
-            fl = f if f == "f" else f"{f[0]}_{{{f[1:]}}}"
-            return rf"\frac{{\partial {fl}}}{{\partial {self._latex_var(k)}}}"
-        if self.style == "pretty" and self.unicode:
-            return f"∂{f}/∂{v}"
-        return f"d{f}/d{v}"
-
-    def second(self, i: int, j: int, f: str = "f") -> str:
-        vi, vj = self.vars[i], self.vars[j]
-        if self.style == "latex":
-            fl = f if f == "f" else f"{f[0]}_{{{f[1:]}}}"
-            if i == j:
-                return (rf"\frac{{\partial^{{2}} {fl}}}{{\partial {self._latex_var(i)}^{{2}}}}")
-            return (rf"\frac{{\partial^{{2}} {fl}}}{{\partial {self._latex_var(i)} "
-                    rf"\partial {self._latex_var(j)}}}")
-        if self.style == "pretty" and self.unicode:
-            return f"∂²{f}/∂{vi}²" if i == j else f"∂²{f}/∂{vi}∂{vj}"
-        return f"d2{f}/d{vi}2" if i == j else f"d2{f}/d{vi}d{vj}"
+def _kind_name(args) -> str:
+    return CLI_KINDS[args.command][0]
 
 
-def _render(expr, style: str, unicode: bool) -> str:
-    import sympy
-
-    if style == "latex":
-        return sympy.latex(expr)
-    if style == "pretty":
-        return sympy.pretty(expr, use_unicode=unicode, wrap_line=False)
-    return sympy.sstr(expr)
+def _applies(kind: OutputKind, formula) -> None:
+    n, m = len(formula.variables), len(formula.exprs)
+    reason = kind.check(n, m, formula.is_vector, None)
+    if reason is not None:
+        raise _input_error(f"{kind.name} {reason}")
 
 
-def _equation(label: str, expr, style: str, unicode: bool) -> str:
-    """``label = expr``, with multi-line pretty output aligned on its baseline."""
-    if style != "pretty":
-        return f"{label} = {_render(expr, style, unicode)}"
-    from sympy.printing.pretty.pretty import PrettyPrinter
+def _print_symbolic(kind: OutputKind, formula, args, out) -> None:
+    from .. import __version__
+    from . import render
 
-    printer = PrettyPrinter({"use_unicode": unicode, "wrap_line": False})
-    form = printer._print(expr)
-    lines = form.render(wrap_line=False).split("\n")
-    base = min(max(form.baseline, 0), len(lines) - 1)
-    prefix = f"{label} = "
-    pad = " " * len(prefix)
-    return "\n".join(
-        (prefix if i == base else pad) + line for i, line in enumerate(lines)
-    ).rstrip()
-
-
-def _cse_symbols(exprs):
-    """A generator of fresh temporaries (t0, t1, ... unless a user name clashes)."""
-    import sympy
-
-    taken = {s.name for e in exprs for s in e.free_symbols}
-    for prefix in ("t", "c", "w", "tmp", "_t"):
-        if not any(re.fullmatch(re.escape(prefix) + r"\d+", name) for name in taken):
-            return sympy.numbered_symbols(prefix, real=True)
-    return sympy.numbered_symbols("_cse_", real=True)
-
-
-def _outputs(ev, kind: str):
-    """[(label-maker args, expr), ...] and the array shape for the kind."""
-    n = ev.n_variables
-    if kind == "gradient":
-        return [(("first", (k,)), e) for k, e in enumerate(ev.gradient_exprs)], (n,)
-    if kind == "hessian":
-        H = ev.hessian_exprs
-        return [(("second", (i, j)), H[i, j]) for i in range(n) for j in range(i, n)], (n, n)
-    if kind == "jacobian":
-        J = ev.jacobian_exprs
-        m = J.shape[0]
-        items = []
-        for r in range(m):
-            for k in range(n):
-                items.append((("first", (k,), f"f{r}" if m > 1 else "f"), J[r, k]))
-        return items, (m, n)
-    # value
-    exprs = ev.exprs
-    if len(exprs) == 1:
-        return [(("value", ()), exprs[0])], ()
-    return [(("value", (r,)), e) for r, e in enumerate(exprs)], (len(exprs),)
-
-
-def _label(labels: _Labels, spec) -> str:
-    how, idx = spec[0], spec[1]
-    f = spec[2] if len(spec) > 2 else "f"
-    if how == "first":
-        return labels.first(idx[0], f)
-    if how == "second":
-        return labels.second(idx[0], idx[1], f)
-    return "f" if not idx else f"f{idx[0]}"
-
-
-def _print_symbolic(ev, kind: str, args, out) -> None:
-    import sympy
-
-    unicode = _use_unicode(out)
-    style = args.format
-    items, shape = _outputs(ev, kind)
-    exprs = [e for _, e in items]
-    if args.cse:
-        replacements, reduced = sympy.cse(exprs, symbols=_cse_symbols(exprs), order="none")
-    else:
-        replacements, reduced = [], exprs
+    fmt = args.format
+    python = fmt == "python" and not args.json
+    sym = render.symbolic(formula, kind, cse=args.cse, simplify=args.simplify,
+                          guards=python)
     if args.json:
-        _print_symbolic_json(ev, kind, items, shape, replacements, reduced, style, out)
-        return
-    if style == "python":
-        out.write(_python_code(ev, kind, items, shape, replacements, reduced))
-        return
-    labels = _Labels(style, ev.variables, unicode)
-    lines = []
-    for sym, expr in replacements:
-        lines.append(_equation(_render(sym, style, unicode), expr, style, unicode))
-    if replacements:
-        lines.append("")
-    if kind == "hessian" and ev.n_variables > 1:
-        lines.append("(symmetric: the upper triangle is shown)" if style != "latex"
-                     else "% symmetric: the upper triangle is shown")
-    for (spec, _), expr in zip(items, reduced):
-        lines.append(_equation(_label(labels, spec), expr, style, unicode))
-    out.write("\n".join(lines) + "\n")
-
-
-def _nested(flat: list, shape: tuple) -> Any:
-    if not shape:
-        return flat[0]
-    if len(shape) == 1:
-        return list(flat)
-    step = len(flat) // shape[0]
-    return [_nested(flat[i * step:(i + 1) * step], shape[1:]) for i in range(shape[0])]
-
-
-def _print_symbolic_json(ev, kind, items, shape, replacements, reduced, style, out):
-    st = "plain" if style in ("pretty", "python") else style
-    text = [_render(e, st, False) for e in reduced]
-    if kind == "hessian":
-        n = ev.n_variables
-        full = [[None] * n for _ in range(n)]
-        for (spec, _), t in zip(items, text):
-            i, j = spec[1]
-            full[i][j] = full[j][i] = t
-        payload = full
+        text = render.render_json(sym, "plain" if fmt in ("pretty", "python") else fmt,
+                                  formula.sources, formula.is_vector)
+    elif python:
+        text = render.python_source(sym, __version__)
     else:
-        payload = _nested(text, shape)
-    doc = {
-        "formula": list(ev.formula.sources) if ev.is_vector else ev.formula.sources[0],
-        "variables": list(ev.variables),
-        "params": list(ev.params),
-        "format": st,
-        kind: payload,
-    }
-    if replacements:
-        doc["cse"] = [[_render(s, st, False), _render(e, st, False)] for s, e in replacements]
-    out.write(json.dumps(doc, indent=2) + "\n")
+        text = render.render_text(sym, fmt, render.use_unicode(out))
+    out.write(text)
 
 
-def _python_code(ev, kind, items, shape, replacements, reduced) -> str:
-    from sympy.printing.numpy import SciPyPrinter
-
-    class Printer(SciPyPrinter):
-        def _print_cbrt(self, expr):
-            return f"{self._module_format('numpy.cbrt')}({self._print(expr.args[0])})"
-
-        def _print_DiracDelta(self, expr):  # symgrad's convention: 0 (see derive.py)
-            return "0.0"
-
-    printer = Printer({"fully_qualified_modules": True, "strict": True})
-    try:
-        temps = [(printer.doprint(s), printer.doprint(e)) for s, e in replacements]
-        codes = [printer.doprint(e) for e in reduced]
-    except Exception as exc:  # a function NumPy/SciPy cannot express
-        raise _input_error(f"cannot write this {kind} as NumPy code: {exc}") from None
-    # Names through the printer too: it renames what Python cannot take (lambda_).
-    args = [printer.doprint(sym) for sym in ev.formula.variables + ev.formula.params]
-    arglist = ", ".join(args)
-    imports = {"numpy"} | set(printer.module_imports)
-    source = "; ".join(s.replace("\n", " ") for s in ev.formula.sources)
-    lines = [*(f"import {m}" for m in sorted(imports)), "", ""]
-    lines.append(f"def {kind}({arglist}):")
-    shape_text = {"gradient": f"+ ({shape[0]},)", "hessian": f"+ {shape}",
-                  "jacobian": f"+ {shape}", "value": f"+ {shape}" if shape else ""}[kind]
-    lines.append(f'    """{kind.capitalize()} of {source!r} (symgrad); shape: inputs '
-                 f'broadcast together {shape_text}."""')
-    for name, code in temps:
-        lines.append(f"    {name} = {code}")
-    bshape = f"numpy.broadcast({arglist}).shape"
-    if kind == "value" and not shape:
-        lines.append(f"    return numpy.zeros({bshape}) + ({codes[0]})")
-    else:
-        lines.append(f"    out = numpy.empty({bshape} + {tuple(shape)!r})")
-        for (spec, _), code in zip(items, codes):
-            if kind == "hessian":
-                i, j = spec[1]
-                target = f"out[..., {i}, {j}]" if i == j else \
-                    f"out[..., {i}, {j}] = out[..., {j}, {i}]"
-            elif kind == "jacobian":
-                f = spec[2] if len(spec) > 2 else "f"
-                r = int(f[1:]) if f != "f" else 0
-                target = f"out[..., {r}, {spec[1][0]}]"
-            elif kind == "gradient":
-                target = f"out[..., {spec[1][0]}]"
-            else:
-                target = f"out[..., {spec[1][0]}]"
-            lines.append(f"    {target} = {code}")
-        lines.append("    return out")
-    return "\n".join(lines) + "\n"
+def _evaluate(ev, kind: str, values: dict, pvals: dict):
+    """One point of one kind, through the evaluator's own method for it."""
+    if kind == "value":
+        return ev(**values, **pvals)
+    method = getattr(ev, kind, None)
+    if callable(method):
+        return method(**values, **pvals)
+    evaluate = getattr(ev, "evaluate", None)
+    if callable(evaluate):  # pragma: no cover - depends on the evaluator's version
+        return evaluate(**values, **pvals, outputs=(kind,))[0]
+    raise _input_error(f"this version of symgrad cannot evaluate the {kind} (--at); "
+                       "print it symbolically instead.")
 
 
-def _print_numbers(ev, kind: str, args, out) -> None:
+def _print_numbers(ev, kind: OutputKind, args, out) -> None:
     import numpy as np
+
+    from . import render
 
     params = _param_values(ev, args.param)
     points = [_point(ev, spec, params) for spec in args.at]
-    unicode = _use_unicode(out)
-    style = "plain" if args.format in ("python", "latex") else args.format
-    labels = _Labels(style, ev.variables, unicode)
-    items, shape = _outputs(ev, kind)
+    unicode = render.use_unicode(out)
+    style = render.label_style("plain" if args.format in ("python", "latex") else args.format,
+                               unicode)
     results = []
     for values, pvals in points:
         with np.errstate(all="ignore"):
-            if kind == "gradient":
-                arr = ev.gradient(**values, **pvals)
-            elif kind == "hessian":
-                arr = ev.hessian(**values, **pvals)
-            elif kind == "jacobian":
-                arr = ev.jacobian(**values, **pvals)
-            else:
-                arr = ev(**values, **pvals)
+            arr = _evaluate(ev, kind.name, values, pvals)
         results.append((values, pvals, np.asarray(arr, dtype=float)))
     if args.json:
         doc = {
@@ -550,27 +438,20 @@ def _print_numbers(ev, kind: str, args, out) -> None:
             "variables": list(ev.variables),
             "params": list(ev.params),
             "at": [
-                {"point": values, "params": pvals, kind: _json_numbers(arr.tolist())}
+                {"point": values, "params": pvals, kind.name: _json_numbers(arr.tolist())}
                 for values, pvals, arr in results
             ],
         }
         out.write(json.dumps(doc, indent=2) + "\n")
         return
     lines = []
+    m = ev.n_outputs
     for values, pvals, arr in results:
         where = ", ".join(f"{k}={v:.17g}" for k, v in {**values, **pvals}.items())
         lines.append(f"at {where}:")
-        for spec, _ in items:
-            idx = spec[1]
-            if kind == "jacobian":
-                f = spec[2] if len(spec) > 2 else "f"
-                r = int(f[1:]) if f != "f" else 0
-                v = arr[r, idx[0]]
-            elif kind == "value":
-                v = arr[idx] if idx else arr
-            else:
-                v = arr[idx]
-            lines.append(f"  {_label(labels, spec)} = {float(v)!r}")
+        for index in render.shown_indices(kind, arr.shape):
+            label = kind.label(index, ev.variables, style, m)
+            lines.append(f"  {label} = {float(arr[index])!r}")
     out.write("\n".join(lines) + "\n")
 
 
@@ -589,33 +470,32 @@ def _json_numbers(obj):
 
 
 def _compile(args, formula):
-    from .api import compile as sg_compile
+    from ..api import compile as sg_compile
 
     return sg_compile(formula, args.vars, args.params, parallel=False,
                       simplify=getattr(args, "simplify", False))
 
 
 def _cmd_print(args, out) -> int:
-    kind = {"grad": "gradient", "hessian": "hessian", "jacobian": "jacobian",
-            "value": "value"}[args.command]
-    if kind in ("gradient", "hessian"):
-        formula = args.formula
-    else:
-        formula = args.formulas if len(args.formulas) > 1 else args.formulas[0]
-    ev = _compile(args, formula)
-    if kind == "hessian" and ev.is_vector:  # pragma: no cover - single formula only
-        raise _input_error("hessian takes one formula.")
-    if args.param and not args.at:
-        _param_values(ev, args.param)  # validate, even if unused
+    kind = OUTPUTS[_kind_name(args)]
+    formula = _parse_formula(args)  # printing needs the parser only, never a kernel
+    _applies(kind, formula)
     if args.at:
-        _print_numbers(ev, kind, args, out)
-    else:
-        _print_symbolic(ev, kind, args, out)
-    return 0
+        sources = list(formula.sources) if formula.is_vector else formula.sources[0]
+        _print_numbers(_compile(args, sources), kind, args, out)
+        return EXIT_OK
+    if args.param:
+        from types import SimpleNamespace
+
+        # validate, even if unused
+        _param_values(SimpleNamespace(params=formula.param_names,
+                                      variables=formula.variable_names), args.param)
+    _print_symbolic(kind, formula, args, out)
+    return EXIT_OK
 
 
 def _cmd_check(args, out) -> int:
-    from .validate import check, check_points
+    from ..validate import check, check_points
 
     formula = args.formulas if len(args.formulas) > 1 else args.formulas[0]
     ev = _compile(args, formula)
@@ -647,11 +527,11 @@ def _cmd_check(args, out) -> int:
         out.write(json.dumps(report.to_dict(), indent=2) + "\n")
     else:
         out.write(str(report) + "\n")
-    return 0 if report.ok else 1
+    return EXIT_OK if report.ok else EXIT_FAILED
 
 
 def _cmd_source(args, out) -> int:
-    from .api import compile as sg_compile
+    from ..api import compile as sg_compile
 
     formula = args.formulas if len(args.formulas) > 1 else args.formulas[0]
     ev = sg_compile(formula, args.vars, args.params, cse=not args.no_cse, parallel=False)
@@ -661,22 +541,24 @@ def _cmd_source(args, out) -> int:
     else:
         if "gradient" in outputs and ev.is_vector:
             raise _input_error("--gradient is for one formula; use --jacobian for several.")
+        for name in outputs:
+            _applies(OUTPUTS[name], ev.formula)
         text = ev.kernel_source(*outputs)
     out.write(text if text.endswith("\n") else text + "\n")
-    return 0
+    return EXIT_OK
 
 
 _COMMANDS = {
-    "grad": _cmd_print,
-    "hessian": _cmd_print,
-    "jacobian": _cmd_print,
-    "value": _cmd_print,
+    **{command: _cmd_print for command in CLI_KINDS},
     "check": _cmd_check,
     "source": _cmd_source,
 }
 
 
-def _safe_stdout() -> None:
+# ------------------------------------------------------------------------------ main
+
+
+def _safe_streams() -> None:
     """Never crash on an encoding the terminal cannot show (last resort)."""
     for stream in (sys.stdout, sys.stderr):
         reconfigure = getattr(stream, "reconfigure", None)
@@ -687,25 +569,116 @@ def _safe_stdout() -> None:
                 pass
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the ``symgrad`` command; returns the exit status (0, 1 failed check, 2 error)."""
-    _safe_stdout()
+def _say(message: str) -> None:
+    """One message on stderr; nothing if stderr is closed or broken."""
+    stream = sys.stderr
+    if stream is None:
+        return
+    try:
+        stream.write(message if message.endswith("\n") else message + "\n")
+        stream.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def _silence_stdout() -> None:
+    """Point fd 1 at /dev/null so the interpreter's final flush cannot fail again.
+
+    The recipe of the Python docs for SIGPIPE (``signal`` module, "Note on SIGPIPE").
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # pragma: no cover - no fd 1 at all
+        pass
+
+
+def _run(argv) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, usage errors
-        return int(exc.code or 0) if not isinstance(exc.code, str) else 2
+        code = exc.code
+        return int(code or 0) if not isinstance(code, str) else EXIT_ERROR
     if not getattr(args, "command", None):
-        parser.print_help(sys.stderr)
-        return 2
-    from .errors import SymgradError
+        if sys.stderr is not None:
+            parser.print_help(sys.stderr)
+        return EXIT_ERROR
+    return _COMMANDS[args.command](args, _Output(sys.stdout))
 
+
+class _OutputError(Exception):
+    """stdout is closed or cannot be written (disk full, ...)."""
+
+
+class _Output:
+    """stdout for the commands: a write error becomes ``_OutputError`` (one message)
+    except a closed pipe, which stays ``BrokenPipeError`` (a quiet exit)."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.encoding = getattr(stream, "encoding", None)
+
+    def _do(self, method, *args):
+        if self.stream is None:
+            raise _OutputError("standard output is closed")
+        try:
+            return getattr(self.stream, method)(*args)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise _OutputError(exc.strerror or str(exc)) from None
+        except ValueError as exc:  # "I/O operation on closed file"
+            raise _OutputError(str(exc)) from None
+
+    def write(self, text: str) -> None:
+        self._do("write", text)
+
+    def flush(self) -> None:
+        if self.stream is not None:
+            self._do("flush")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``symgrad`` command; returns the exit status.
+
+    0 ok; 1 a check failed; 2 an error (bad input, or output that cannot be
+    written); 3 an internal error; 130 interrupted; 141 the output pipe was closed.
+    """
+    from ..errors import SymgradError
+
+    _safe_streams()
     try:
-        return _COMMANDS[args.command](args, sys.stdout)
-    except (SymgradError, ValueError) as exc:
-        sys.stderr.write(f"symgrad: error: {exc}\n")
-        return 2
-    except KeyboardInterrupt:  # pragma: no cover
-        return 130
-    except BrokenPipeError:  # pragma: no cover - e.g. `symgrad ... | head`
-        return 0
+        status = _run(argv)
+        _Output(sys.stdout).flush()  # write errors surface here, not at interpreter exit
+        return status
+    except BrokenPipeError:
+        # The reader went away (symgrad ... | head): stop quietly, as Unix tools do.
+        _silence_stdout()
+        return EXIT_PIPE
+    except KeyboardInterrupt:
+        _say("symgrad: interrupted")
+        return EXIT_INTERRUPTED
+    except SymgradError as exc:
+        _say(f"symgrad: error: {_cli_message(str(exc))}")
+        return EXIT_ERROR
+    except _OutputError as exc:
+        _silence_stdout()
+        _say(f"symgrad: error: cannot write the output: {exc}.")
+        return EXIT_ERROR
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback
+        return _internal(exc)
+
+
+def _internal(exc: BaseException) -> int:
+    if os.environ.get("SYMGRAD_DEBUG", "") not in ("", "0"):
+        import traceback
+
+        _say("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+    detail = str(exc).splitlines()[0] if str(exc) else ""
+    _say(f"symgrad: internal error: {type(exc).__name__}"
+         + (f": {detail}" if detail else "")
+         + " (this is a bug in symgrad; please report it with the command line; "
+         "set SYMGRAD_DEBUG=1 for the traceback)")
+    return EXIT_INTERNAL
