@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import sys
@@ -67,9 +68,9 @@ _EXAMPLES = {
   symgrad divergence "x*y" "y**2" --vars x,y
   symgrad divergence "x" "y" "z" --at x=1,y=2,z=3""",
     "curl": """examples:
-  symgrad curl "-y" "x" --vars x,y                  (2-D: the scalar curl)
+  symgrad curl --vars x,y -- -y x                  (2-D: the scalar curl)
   symgrad curl "y*z" "x*z" "x*y" --vars x,y,z
-  symgrad curl "-y" "x" "0" --vars x,y,z --at x=1,y=2,z=0""",
+  symgrad curl "y*z" "x*z" "x*y" --at x=1,y=2,z=0""",
     "check": """examples:
   symgrad check "sin(x)*cos(y)" --domain x=-3:3,y=-3:3
   symgrad check "sin(x)*cos(y)" --domain=-3:3 --points 101 --indexing xy
@@ -88,14 +89,22 @@ class _Parser(argparse.ArgumentParser):
     """argparse with ``symgrad: error:`` messages (exit status 2)."""
 
     def error(self, message: str):  # noqa: D102
+        if any(re.match(r"-[^-]", arg) and arg not in self._option_string_actions
+                   for arg in _ARGV):
+            message += (" (a formula that starts with '-' goes after '--', e.g. "
+                        "symgrad grad --vars x -- -x**2)")
         if sys.stderr is not None:
             self.print_usage(sys.stderr)
         self.exit(EXIT_ERROR, f"symgrad: error: {message}\n")
 
     def _print_message(self, message, file=None):
-        # --help to a closed stdout: nothing to print to (main reports write errors).
-        if file is not None:
-            super()._print_message(message, file)
+        # argparse would drop write errors silently (help to a full disk: exit 0).
+        if message:
+            _Output(file if file is not None else sys.stdout).write(message)
+
+
+#: The arguments being parsed (for the hint about formulas that start with '-').
+_ARGV: list[str] = []
 
 
 def _takes_vectors(kind: OutputKind) -> bool:
@@ -229,8 +238,6 @@ def _number(text: str, what: str) -> float:
         return float(text)
     except ValueError:
         pass
-    import sympy
-
     from ..errors import ParseError, SymgradError
     from ..parse import parse
 
@@ -244,11 +251,42 @@ def _number(text: str, what: str) -> float:
     if expr.free_symbols:
         raise _input_error(f"{what}: {text!r} is not a number (it has names in it).")
     try:
-        value = complex(sympy.N(expr, 17))
-    except (TypeError, ValueError, OverflowError, ArithmeticError):
-        raise _input_error(f"{what}: {text!r} is not a finite real number.") from None
+        value = _constant_value(expr)
+    except (OverflowError, ZeroDivisionError):
+        raise _input_error(f"{what}: {text!r} is too large (it overflows float64).") from None
+    except (TypeError, ValueError, ArithmeticError):
+        raise _input_error(f"{what}: {text!r} is not a real number.") from None
+    if not math.isfinite(value):
+        raise _input_error(f"{what}: {text!r} is too large (it overflows float64).")
+    return value
+
+
+def _constant_value(expr) -> float:
+    """A constant expression's value in float64 arithmetic, bottom-up.
+
+    Never ``sympy.N`` of the whole tree: exact evaluation of a tower such as
+    ``pi**pi**pi**pi**pi`` does not finish, while each float64 step here is bounded
+    (an overflow raises OverflowError, a complex result ValueError).
+    """
+    import sympy
+
+    if expr.is_Number or isinstance(expr, sympy.NumberSymbol):
+        return float(expr)
+    if expr.is_Add or expr.is_Mul or expr.is_Pow:
+        args = [_constant_value(a) for a in expr.args]
+        if expr.is_Add:
+            return math.fsum(args)
+        if expr.is_Mul:
+            return math.prod(args)
+        result = math.pow(*args)  # OverflowError, or ValueError for a complex result
+        return result
+    if isinstance(expr, sympy.Function):
+        args = [sympy.Float(_constant_value(a), 17) for a in expr.args]
+        value = complex(expr.func(*args).evalf(17))
+    else:  # e.g. a Piecewise of constants: small by the parser's limits
+        value = complex(expr.evalf(17))
     if value.imag != 0:
-        raise _input_error(f"{what}: {text!r} is not a real number.")
+        raise ValueError("not real")
     return value.real
 
 
@@ -256,7 +294,7 @@ def _pairs(specs: list[str] | None, option: str) -> dict[str, str]:
     """``["x=1,y=2"]`` -> {"x": "1", "y": "2"} (InputError for anything else)."""
     out: dict[str, str] = {}
     for spec in specs or []:
-        for item in spec.split(","):
+        for item in _split_commas(spec):
             item = item.strip()
             if not item:
                 continue
@@ -271,6 +309,21 @@ def _pairs(specs: list[str] | None, option: str) -> dict[str, str]:
                 raise _input_error(f"{option}: {name!r} is given twice.")
             out[name] = value
     return out
+
+
+def _split_commas(text: str) -> list[str]:
+    """Split at the commas outside brackets: ``x=atan2(1,1),y=2`` is two items."""
+    items, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth = max(depth - 1, 0)
+        elif ch == "," and depth == 0:
+            items.append(text[start:i])
+            start = i + 1
+    items.append(text[start:])
+    return items
 
 
 def _point(ev, spec: str, params: dict[str, float], option: str = "--at"):
@@ -348,6 +401,10 @@ _WORDING: tuple[tuple[re.Pattern, str], ...] = tuple(
         (r"give its range in domain\b", "give its range with --domain"),
         (r"; pass domain=\{\.\.\., '(\w+)': \(lo, hi\)\}", r"; pass --domain ...,\1=LO:HI"),
         (r"\bdomain\['(\w+)'\]", r"--domain \1"),
+        (r"^domain has\b", "--domain has"),
+        (r"is reserved for a keyword argument of evaluators; rename that variable or "
+         r"parameter", "is reserved by symgrad's evaluators, so --at and check cannot take "
+         "it; rename that variable or parameter"),
         (r"^derivatives is empty; pass e\.g\. \('gradient', 'hessian'\)",
          "--derivatives is empty; pass e.g. --derivatives gradient,hessian"),
         (r"^unknown derivative\b", "--derivatives: unknown derivative"),
@@ -596,6 +653,7 @@ def _silence_stdout() -> None:
 
 def _run(argv) -> int:
     parser = build_parser()
+    _ARGV[:] = sys.argv[1:] if argv is None else list(argv)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, usage errors
