@@ -151,8 +151,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="parameters: not differentiated, given values with --at/--param")
 
     def printing(p, multi: bool):
-        p.add_argument("formulas", nargs="+" if multi else 1,
-                       metavar="FORMULA", help="formula(s), e.g. \"x**2*sin(y)\"")
+        # Every command takes FORMULA...: the kind itself says when it needs one formula.
+        p.add_argument("formulas", nargs="+", metavar="FORMULA",
+                       help="formula(s), e.g. \"x**2*sin(y)\"" if multi else
+                       "the formula, e.g. \"x**2*sin(y)\"")
         names(p)
         p.add_argument("--format", "-f", choices=FORMATS, default="pretty",
                        help="output format (default: pretty; ASCII where the terminal "
