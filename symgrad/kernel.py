@@ -91,7 +91,7 @@ def _versions() -> str:
         except metadata.PackageNotFoundError:
             return "?"
 
-    from . import __version__
+    from ._version import __version__
 
     return "|".join(
         [__version__, v("numba"), v("llvmlite"), v("numpy"), platform.python_version(),
