@@ -442,7 +442,6 @@ def test_python_format_keeps_its_names_apart_from_the_users(capsys):
         (("check", "x*y", "--domain", "x=0:1"), "--domain has no range for variable 'y'"),
         (("check", "x*y", "--domain", "x=1:0,y=0:1"), "--domain x = (1.0, 0.0)"),
         (("check", "x", "--domain=0:1", "--derivatives", ","), "--derivatives gradient"),
-        (("grad", "out*x", "--at", "out=1,x=2"), "--at and check cannot take it"),
     ],
 )
 def test_messages_name_cli_options(capsys, args, message):
@@ -534,3 +533,23 @@ def test_internal_errors_exit_3_without_traceback(capsys, monkeypatch):
     assert main(["grad", "x"]) == 3
     err = capsys.readouterr().err
     assert "Traceback" in err and "symgrad: internal error: KeyError" in err
+
+
+def test_new_commands_evaluate_at_points(capsys):
+    from symgrad.cli import main
+
+    cases = [
+        (["laplacian", "x**2*y + y**3"], "laplacian", 2.0 * 3.0 + 6.0 * 3.0),
+        (["divergence", "x*y", "y**2"], "divergence", 9.0),
+        (["curl", "y*z", "x*y", "x**2"], "curl", [0.0, -1.0, -2.0]),
+        # a variable named like the evaluator's keyword argument out=
+        (["grad", "out*x**2"], "gradient", [9.0, 12.0]),
+    ]
+    for args, kind, expected in cases:
+        names = ("out", "x") if "out" in args[1] else ("x", "y", "z")
+        at = ",".join(f"{n}={v}" for n, v in zip(names, (2, 3, 5)) if n in " ".join(args))
+        assert main([*args, "--at", at, "--json"]) == 0
+        doc = json.loads(capsys.readouterr().out)
+        np.testing.assert_allclose(doc["at"][0][kind], expected)
+    assert main(["source", "x**2*y", "--laplacian"]) == 0
+    assert "laplacian[]" in capsys.readouterr().out

@@ -463,17 +463,13 @@ def _print_symbolic(kind: OutputKind, formula, args, out) -> None:
 
 
 def _evaluate(ev, kind: str, values: dict, pvals: dict):
-    """One point of one kind, through the evaluator's own method for it."""
-    if kind == "value":
-        return ev(**values, **pvals)
-    method = getattr(ev, kind, None)
-    if callable(method):
-        return method(**values, **pvals)
-    evaluate = getattr(ev, "evaluate", None)
-    if callable(evaluate):  # pragma: no cover - depends on the evaluator's version
-        return evaluate(**values, **pvals, outputs=(kind,))[0]
-    raise _input_error(f"this version of symgrad cannot evaluate the {kind} (--at); "
-                       "print it symbolically instead.")
+    """One point of one kind: the evaluator's fused ``evaluate`` over the registry.
+
+    Inputs go positionally (variables, then parameters, in order), so a formula's own
+    names never meet the evaluator's keywords (a variable called ``out``).
+    """
+    args = [values[v] for v in ev.variables] + [pvals[p] for p in ev.params]
+    return ev.evaluate(*args, outputs=(kind,))[0]
 
 
 def _print_numbers(ev, kind: OutputKind, args, out) -> None:
@@ -528,11 +524,11 @@ def _json_numbers(obj):
 # -------------------------------------------------------------------------- commands
 
 
-def _compile(args, formula):
+def _compile(args, formula, variables=None, params=None):
     from ..api import compile as sg_compile
 
-    return sg_compile(formula, args.vars, args.params, parallel=False,
-                      simplify=getattr(args, "simplify", False))
+    return sg_compile(formula, variables or args.vars, params or args.params,
+                      parallel=False, simplify=getattr(args, "simplify", False))
 
 
 def _cmd_print(args, out) -> int:
@@ -541,7 +537,9 @@ def _cmd_print(args, out) -> int:
     _applies(kind, formula)
     if args.at:
         sources = list(formula.sources) if formula.is_vector else formula.sources[0]
-        _print_numbers(_compile(args, sources), kind, args, out)
+        # the parsed order, explicitly: the evaluator is called positionally
+        ev = _compile(args, sources, formula.variable_names, formula.param_names or None)
+        _print_numbers(ev, kind, args, out)
         return EXIT_OK
     if args.param:
         from types import SimpleNamespace
