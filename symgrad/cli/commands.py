@@ -116,7 +116,7 @@ def _takes_vectors(kind: OutputKind) -> bool:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .. import __version__
+    from .._version import __version__
 
     parser = _Parser(
         prog="symgrad",
@@ -445,7 +445,7 @@ def _applies(kind: OutputKind, formula) -> None:
 
 
 def _print_symbolic(kind: OutputKind, formula, args, out) -> None:
-    from .. import __version__
+    from .._version import __version__
     from . import render
 
     fmt = args.format
