@@ -418,8 +418,9 @@ class Evaluator:
         outputs : sequence of str
             Output kinds, e.g. ``("value", "gradient", "hessian")``; see
             ``symgrad.outputs.OUTPUTS``.
-        out : ndarray, optional
-            Output buffer, for a single output only.
+        out : ndarray or tuple of (ndarray or None), optional
+            Where to write the results: one array per output, in order (None: that
+            output is allocated); a single array for a single output.
         direction : array_like, shape (n,) or broadcasting to ``S + (n,)``
             The vector of ``"hvp"``.
         order : int
@@ -498,7 +499,10 @@ class Evaluator:
         return SparseHessian(rows, cols, values, self.n_variables)
 
     def value_and_gradient(self, /, *args, **kwargs) -> tuple[np.ndarray, np.ndarray]:
-        """Value and gradient from one fused pass (shared subexpressions)."""
+        """Value and gradient from one fused pass (shared subexpressions).
+
+        The fused methods take ``out=(value_out, gradient_out)`` like ``evaluate``.
+        """
         return self.evaluate(*args, outputs=("value", "gradient"), **kwargs)
 
     def value_and_jacobian(self, /, *args, **kwargs) -> tuple[np.ndarray, np.ndarray]:
@@ -659,9 +663,8 @@ class Evaluator:
         buffer, finish = self._output_buffer(program, shape, npoints, out, originals)
         if npoints > 0 and program.results:
             self._run(compiled, flat, buffer, npoints, shape == ())
-        if finish is not None:
-            return [finish(_block_view(buffer, program.blocks[0], shape))]
-        return [_block_view(buffer, block, shape) for block in program.blocks]
+        views = [_block_view(buffer, block, shape) for block in program.blocks]
+        return views if finish is None else finish(views)
 
     def _run(self, compiled: _Compiled, flat: list, buffer, npoints: int, one_point: bool):
         kernel = self._kernel(compiled)
@@ -715,38 +718,62 @@ class Evaluator:
         return True
 
     def _output_buffer(self, program: Program, shape, npoints, out, inputs):
+        """The ``(rows, N)`` buffer the kernel writes, and how results reach ``out``.
+
+        Returns ``(buffer, finish)``; ``finish`` is None (results are views of the
+        buffer) or maps the list of block views to the list of results.
+        """
         rows = program.n_rows
         alloc = np.zeros if program.zero_rows else np.empty
         if out is None:
             return alloc((rows, npoints), dtype=self._dtype), None
-        if len(program.blocks) != 1:
-            raise InputError("out= is supported for single-output methods only.")
-        block = program.blocks[0]
-        expected = shape + block.shape
-        if not isinstance(out, np.ndarray) or out.shape != expected or out.dtype != self._dtype:
-            got = (out.shape, out.dtype) if isinstance(out, np.ndarray) else type(out).__name__
+        blocks = program.blocks
+        targets = tuple(out) if isinstance(out, (tuple, list)) else (out,)
+        if len(targets) != len(blocks):
             raise InputError(
-                f"out must be a {self._dtype} array of shape {expected}; got {got}."
+                f"out must hold one array per output ({len(blocks)}: "
+                f"{', '.join(b.name for b in blocks)}), or None for an output to allocate; "
+                f"got {len(targets)}."
             )
-        if not out.flags.writeable:
-            raise InputError("out is read-only.")
+        for target, block in zip(targets, blocks):
+            if target is not None:
+                self._check_out(target, shape + block.shape, block.name)
 
-        def finish(result):
-            np.copyto(out, result)
-            return out
+        def finish(views):
+            results = []
+            for target, view in zip(targets, views):
+                if target is None:
+                    results.append(view)
+                else:
+                    np.copyto(target, view)
+                    results.append(target)
+            return results
 
-        if any(np.may_share_memory(out, a) for a in inputs):
-            # out overlaps an input: compute into a temporary, then copy.
+        if len(blocks) > 1 or targets[0] is None or any(
+            np.may_share_memory(targets[0], a) for a in inputs
+        ):
+            # Several outputs, or out overlaps an input: compute into a buffer of our
+            # own, then copy (NumPy's ufuncs give the same guarantee for overlaps).
             return alloc((rows, npoints), dtype=self._dtype), finish
+        target, block = targets[0], blocks[0]
         k = len(block.shape)
-        moved = np.moveaxis(out, tuple(range(-k, 0)), tuple(range(k))) if k else out
+        moved = np.moveaxis(target, tuple(range(-k, 0)), tuple(range(k))) if k else target
         if moved.flags.c_contiguous:
             buffer = moved.reshape(rows, npoints)  # a view: the kernel writes into out
             if program.zero_rows:
                 buffer[list(program.zero_rows)] = 0
-            return buffer, lambda _: out
+            return buffer, lambda views: [target]
         # out has another memory order: compute, then copy into it.
         return alloc((rows, npoints), dtype=self._dtype), finish
+
+    def _check_out(self, out, expected: tuple[int, ...], what: str) -> None:
+        if not isinstance(out, np.ndarray) or out.shape != expected or out.dtype != self._dtype:
+            got = (out.shape, out.dtype) if isinstance(out, np.ndarray) else type(out).__name__
+            raise InputError(
+                f"out for {what} must be a {self._dtype} array of shape {expected}; got {got}."
+            )
+        if not out.flags.writeable:
+            raise InputError(f"out for {what} is read-only.")
 
     # -- adapters ----------------------------------------------------------------------------
     def for_scipy(self, x0=None, **params) -> dict:

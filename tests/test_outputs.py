@@ -160,3 +160,19 @@ def test_numpy_backend_gives_the_same_numbers(f):
         np.testing.assert_allclose(a, b, rtol=1e-14, atol=1e-15)
     with pytest.raises(symgrad.UnsupportedFunctionError, match="no NumPy array form"):
         symgrad.compile("gamma(x)", backend="numpy")(1.5)
+
+
+def test_fused_outputs_write_into_a_tuple_of_out_arrays(f):
+    x, y = np.linspace(-1, 1, 7), np.linspace(0, 2, 7)
+    value, grad = np.empty(7), np.empty((7, 2))
+    v, g = f.value_and_gradient(x, y, out=(value, grad))
+    assert v is value and g is grad
+    np.testing.assert_array_equal(value, f(x, y))
+    np.testing.assert_array_equal(grad, f.gradient(x, y))
+    _, h = f.evaluate(x, y, outputs=("value", "hessian"), out=(None, np.empty((7, 2, 2))))
+    np.testing.assert_array_equal(h, f.hessian(x, y))
+    with pytest.raises(InputError, match=r"one array per output \(2: value, gradient\)"):
+        f.value_and_gradient(x, y, out=(value,))
+    with pytest.raises(InputError, match=r"out for gradient must be a float64 array of "
+                       r"shape \(7, 2\)"):
+        f.value_and_gradient(x, y, out=(value, np.empty(7)))
