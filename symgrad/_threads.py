@@ -11,9 +11,11 @@ threads costs tens of microseconds, more than small calls take.
 
 Fork safety: a child forked while the pool exists would inherit a pool whose threads
 do not exist in it, and locks that another thread held. ``os.register_at_fork`` resets
-the pool, the background-compile executor and their locks in the child; before the
-fork, numba's compiler lock is taken (and released on both sides after), so a child
-never inherits it locked by a compile running in another thread of the parent.
+the pool, the background-compile executor and their locks in the child. Before the
+fork, a running background compile (``tiered=True``) is waited for, then symgrad's
+module locks and numba's compiler lock are taken (and released on both sides after),
+so a child never inherits one locked by a thread that does not exist in it. (A fork
+while *another* thread of the program is compiling waits for numba to finish.)
 """
 
 from __future__ import annotations
@@ -152,18 +154,33 @@ def background(work: Callable[[], Any]) -> Future:
     with _lock:
         if _compiler is None:
             _compiler = ThreadPoolExecutor(max_workers=1, thread_name_prefix="symgrad-compile")
-        return _compiler.submit(work)
+        job = _compiler.submit(work)
+        _pending.add(job)
+    job.add_done_callback(_pending.discard)
+    return job
 
 
 # ------------------------------------------------------------------------ fork safety
 
 _numba_lock = None
+_pending: set[Future] = set()
+# (before, after_in_parent, after_in_child) of other modules' locks, in order.
+_fork_hooks: list[tuple[Callable[[], None], Callable[[], None], Callable[[], None]]] = []
 
 
 def _before_fork() -> None:
     global _numba_lock
     import sys
 
+    # First let a background compile finish: it may hold any of the locks below, and
+    # the child would inherit them held by a thread that does not exist there.
+    for job in list(_pending):
+        try:
+            job.result()
+        except BaseException:  # noqa: S110 (its caller sees the error, not the fork)
+            pass
+    for before, _, _ in _fork_hooks:
+        before()
     # Only if numba is loaded: never import it here.
     compiler_lock = sys.modules.get("numba.core.compiler_lock")
     _numba_lock = getattr(compiler_lock, "global_compiler_lock", None)
@@ -176,6 +193,8 @@ def _after_fork_parent() -> None:
     _lock.release()
     if _numba_lock is not None:
         _numba_lock.release()
+    for _, after_parent, _ in reversed(_fork_hooks):
+        after_parent()
 
 
 def _after_fork_child() -> None:
@@ -184,18 +203,32 @@ def _after_fork_child() -> None:
     # them) and start with fresh locks.
     _lock = threading.Lock()
     _pool, _pool_size, _compiler = None, 0, None
+    _pending.clear()
     if _numba_lock is not None:
         _numba_lock.release()
-    for hook in list(_child_hooks):
-        hook()
+    for _, _, after_child in reversed(_fork_hooks):
+        after_child()
 
 
-_child_hooks: list[Callable[[], None]] = []
+def at_fork(
+    before: Callable[[], None] | None = None,
+    after_in_parent: Callable[[], None] | None = None,
+    after_in_child: Callable[[], None] | None = None,
+) -> None:
+    """Register another module's fork handlers (to hold or reset its locks).
+
+    They run after background compiles have finished, in registration order before
+    the fork and in reverse order after it.
+    """
+    def nothing() -> None:
+        return None
+
+    _fork_hooks.append((before or nothing, after_in_parent or nothing, after_in_child or nothing))
 
 
 def at_fork_child(hook: Callable[[], None]) -> None:
-    """Register ``hook`` to run in a forked child (to reset another module's locks)."""
-    _child_hooks.append(hook)
+    """Register ``hook`` to run in a forked child (to reset another module's state)."""
+    at_fork(after_in_child=hook)
 
 
 if hasattr(os, "register_at_fork"):

@@ -57,7 +57,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from . import _cachedir
+from . import _cachedir, _threads
 from ._cachedir import cache_dir
 from .errors import CompilationError, SymgradWarning
 
@@ -88,10 +88,29 @@ _TMP_PREFIX = ".symgrad-tmp-"
 # thread is inside compile_kernel) takes it too.
 _lock = threading.RLock()
 # Kernels alive in this process, by key. Weak: a kernel lives as long as an Evaluator
-# (or a caller) holds it; the evaluator cache in api.py bounds how many do.
+# (or a caller) holds it; the evaluator cache (symgrad.evaluator) bounds how many do.
 _kernels: weakref.WeakValueDictionary[str, Kernel] = weakref.WeakValueDictionary()
 
 _state_lock = threading.Lock()
+
+
+def _hold_locks() -> None:
+    _lock.acquire()
+    _state_lock.acquire()
+
+
+def _release_locks() -> None:
+    _state_lock.release()
+    _lock.release()
+
+
+def _fresh_locks() -> None:
+    global _lock, _state_lock
+    _lock, _state_lock = threading.RLock(), threading.Lock()
+
+
+# A child forked while another thread writes an entry must not inherit these held.
+_threads.at_fork(_hold_locks, _release_locks, _fresh_locks)
 _warned_dirs: set[str] = set()  # cache directories this process has warned about
 _failed_dirs: set[str] = set()  # ... where writing failed: in memory from then on
 

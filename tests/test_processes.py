@@ -19,7 +19,7 @@ import pytest
 import symgrad
 
 FORMULA = "sin(x)*cos(y) + exp(-(x**2 + y**2)/2)"
-CHILD_TIMEOUT = 120
+CHILD_TIMEOUT = 90
 
 
 def _gradient(f, x, y):
