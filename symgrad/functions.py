@@ -39,8 +39,13 @@ from . import sympy_functions as sf
 from .errors import UnsupportedFunctionError
 from .sympy_functions import (  # noqa: F401
     MAX_SINC_ORDER,
+    acsc,
+    acsch,
+    asec,
+    asech,
     cbrt,
     ceiling,
+    coth,
     exp2,
     expm1,
     floor,

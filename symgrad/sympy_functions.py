@@ -12,6 +12,13 @@ here fix what is not:
 * ``floor`` and ``ceiling``: SymPy leaves their derivative unevaluated. They are
   piecewise constant, so the derivative is 0 wherever it exists (the convention symgrad
   uses for every step function, see ``symgrad.derive``).
+* ``sinc``: SymPy's derivative ``cos(x)/x - sin(x)/x**2`` cancels catastrophically near
+  0; ours is ``sinc_deriv(1, x)``, a family (``d/dx sinc_deriv(n, x) = sinc_deriv(n+1,
+  x)``) whose kernel is accurate at every x.
+* ``asec``, ``acsc``, ``asech``, ``acsch``, ``coth``: the same derivative as SymPy's,
+  written so that it neither cancels near ``|x| = 1`` nor overflows (see each class).
+* ``logistic``, ``softplus``, ``logaddexp``, ``xlogy``: not in SymPy; derivatives in
+  terms of registry functions (``sech``, ``logistic``, ``log``) that stay stable.
 """
 
 from __future__ import annotations
