@@ -25,10 +25,17 @@ __all__ = [
     "sg_erfc",
     "sg_digamma",
     "sg_polygamma",
+    "sg_sinc",
+    "sg_sinc_deriv",
+    "sg_logistic",
+    "sg_softplus",
+    "sg_logaddexp",
+    "sg_xlogy",
     "MAX_POLYGAMMA_ORDER",
+    "MAX_SINC_ORDER",
 ]
 
-from .functions import MAX_POLYGAMMA_ORDER  # noqa: E402 (kept with its users)
+from .functions import MAX_POLYGAMMA_ORDER, MAX_SINC_ORDER  # noqa: E402 (kept with its users)
 
 
 @register_jitable
@@ -175,3 +182,118 @@ def sg_polygamma(m, x):
         coef = math.gamma(2.0 * k + m) / math.gamma(2.0 * k + 1.0)
         series += _BERNOULLI[k - 1] * coef * power
     return sign * (acc + series)
+
+
+# ------------------------------------------------------------------------------ sinc
+# The helpers below use only arithmetic and math functions on finite arguments, so the
+# same code runs under numba and as plain Python (where math.sin(inf) or math.log(0)
+# would raise): non-finite inputs are handled first.
+
+
+@register_jitable
+def sg_sinc(x):
+    """Unnormalized sinc, sin(x)/x, 1 at 0 and 0 at +-inf (the limits)."""
+    if x != x:
+        return x
+    if x == 0.0:
+        return 1.0
+    if x - x != 0.0:  # +-inf
+        return 0.0
+    return math.sin(x) / x
+
+
+@register_jitable
+def _sinc_series(n, x):
+    """sum over k >= n/2 of (-1)^k x^(2k-n) / ((2k+1) (2k-n)!): the n-th derivative."""
+    k0 = (n + 1) // 2
+    j = 2 * k0 - n  # the power of x in the first term: 0 or 1
+    p = x if j == 1 else 1.0
+    if k0 % 2 == 1:
+        p = -p
+    total = 0.0
+    for _ in range(60):
+        term = p / (j + n + 1)
+        total += term
+        if abs(term) <= 1e-17 * abs(total):
+            break
+        p *= -x * x / ((j + 1) * (j + 2))
+        j += 2
+    return total
+
+
+@register_jitable
+def sg_sinc_deriv(order, x):
+    """The ``order``-th derivative of sin(x)/x (1 <= order <= MAX_SINC_ORDER).
+
+    Near 0 (``|x| < (order + 1)/2``, at least 1) the Taylor series, where it loses at
+    most a few ulps; elsewhere Leibniz' rule
+    ``sum_k n!/(n-k)! (-1)^k sin^(n-k)(x) / x^(k+1)``, whose terms then decrease.
+    Measured against mpmath: within ~12 ulps of ``min(1/(n+1), 1/|x|)`` (the size of
+    the derivative) for every order up to 10. 0 at +-inf (the limit).
+    """
+    n = int(order)
+    if x != x:
+        return x
+    if x - x != 0.0:
+        return 0.0
+    if abs(x) < max(1.0, 0.5 * (n + 1)):
+        return _sinc_series(n, x)
+    s = math.sin(x)
+    c = math.cos(x)
+    coef = 1.0 / x
+    total = 0.0
+    for k in range(n + 1):
+        m = (n - k) % 4  # sin^(m)(x): sin, cos, -sin, -cos
+        trig = s if m == 0 else (c if m == 1 else (-s if m == 2 else -c))
+        total += coef * trig
+        coef *= -(n - k) / x
+    return total
+
+
+# ---------------------------------------------------- logistic, softplus, logaddexp
+
+
+@register_jitable
+def sg_logistic(x):
+    """1/(1 + exp(-x)) without overflow: e^x/(1 + e^x) for x < 0."""
+    if x >= 0.0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)  # also NaN for NaN
+    return e / (1.0 + e)
+
+
+@register_jitable
+def sg_softplus(x):
+    """log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)), without overflow."""
+    if x != x:
+        return x
+    return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
+
+
+_LN2 = math.log(2.0)
+
+
+@register_jitable
+def sg_logaddexp(a, b):
+    """log(exp(a) + exp(b)) without overflow (numpy.logaddexp)."""
+    if a != a or b != b:
+        return a + b
+    if a == b:  # also both +inf or both -inf
+        return a + _LN2
+    return max(a, b) + math.log1p(math.exp(-abs(a - b)))
+
+
+@register_jitable
+def sg_xlogy(x, y):
+    """x*log(y), 0 where x == 0 and y is not NaN (scipy.special.xlogy)."""
+    if x == 0.0 and y == y:
+        return 0.0
+    if y != y or x != x:
+        return x + y
+    if y < 0.0:
+        return math.nan
+    if y == 0.0:
+        return -x * math.inf
+    if y - y != 0.0:  # +inf
+        return x * math.inf
+    return x * math.log(y)

@@ -26,6 +26,7 @@ math implementation a vectorizing backend uses (None: that backend calls ``libm`
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -35,15 +36,29 @@ import sympy
 from . import sympy_functions as sf
 
 # The SymPy classes symgrad defines, importable from here as before the registry.
+from .errors import UnsupportedFunctionError
 from .sympy_functions import (  # noqa: F401
+    MAX_SINC_ORDER,
+    acsc,
+    acsch,
+    asec,
+    asech,
     cbrt,
     ceiling,
+    coth,
+    exp2,
     expm1,
     floor,
     hypot,
     log1p,
     log2,
     log10,
+    logaddexp,
+    logistic,
+    sinc,
+    sinc_deriv,
+    softplus,
+    xlogy,
 )
 
 __all__ = [
@@ -54,6 +69,7 @@ __all__ = [
     "domain_condition",
     "is_analytic",
     "MAX_POLYGAMMA_ORDER",
+    "MAX_SINC_ORDER",
 ]
 
 #: Highest polygamma order the kernels implement (``symgrad._runtime.sg_polygamma``):
@@ -154,6 +170,45 @@ def _unit_interval(u):
     return sympy.And(sympy.Ge(u, -1), sympy.Le(u, 1))
 
 
+def _outside_unit_interval(u):
+    return sympy.Or(sympy.Le(u, -1), sympy.Ge(u, 1))
+
+
+def _clip(x: sympy.Expr, lo: sympy.Expr, hi: sympy.Expr) -> sympy.Expr:
+    """``Min(Max(x, lo), hi)``: ``hi`` everywhere when ``lo > hi``, as ``numpy.clip``."""
+    return sympy.Min(sympy.Max(x, lo), hi)
+
+
+def _reciprocal(numpy_name: str) -> dict:
+    """``numpy_name(1/x)`` in both tiers (acot = atan(1/x), asec = acos(1/x), ...)."""
+    def fmt(a: list[str]) -> str:
+        return f"{numpy_name}(1.0 / {a[0]})"
+
+    return {"libm": fmt, "numpy": fmt}
+
+
+def _inverse(numpy_name: str) -> dict:
+    """``1/numpy_name(x)`` in both tiers (sech = 1/cosh, ...)."""
+    def fmt(a: list[str]) -> str:
+        return f"(1.0 / {numpy_name}({a[0]}))"
+
+    return {"libm": fmt, "numpy": fmt}
+
+
+def _sinc_deriv_code(a: list[str]) -> str:
+    try:
+        order = float(a[0])
+    except ValueError:
+        order = math.nan
+    if not (order.is_integer() and 1 <= order <= MAX_SINC_ORDER):
+        raise UnsupportedFunctionError(
+            f"symgrad cannot compile sinc_deriv({a[0]}, ...): kernels implement "
+            f"derivatives of sinc up to order {MAX_SINC_ORDER}.",
+            function="sinc_deriv",
+        )
+    return f"sg_sinc_deriv({a[0]}, {a[1]})"
+
+
 _S = sympy
 _REGISTRY: list[Function] = [
     # powers, exponentials and logarithms
@@ -162,6 +217,7 @@ _REGISTRY: list[Function] = [
     Function(("exp",), _S.exp, _S.exp, **_same("np.exp"), analytic=True),
     Function(("expm1",), sf.expm1, sf.expm1, **_same("np.expm1"), analytic=True,
              doc="exp(x) - 1, accurate near 0"),
+    Function(("exp2",), sf.exp2, sf.exp2, **_same("np.exp2"), analytic=True, doc="2**x"),
     Function(("log", "ln"), _log, _S.log, 1, 2, **_same("np.log"), domain=_nonneg,
              analytic=True, doc="natural logarithm; log(x, b) = log(x)/log(b)"),
     Function(("log1p",), sf.log1p, sf.log1p, **_same("np.log1p"),
@@ -189,6 +245,17 @@ _REGISTRY: list[Function] = [
              doc="atan2(y, x), math.atan2's argument order"),
     Function(("hypot",), sf.hypot, sf.hypot, 2, 2, **_same("np.hypot"),
              doc="sqrt(x**2 + y**2) without overflow"),
+    Function(("acot", "arccot"), _S.acot, _S.acot, **_reciprocal("np.arctan"),
+             doc="atan(1/x), in (-pi/2, pi/2]: odd, jumps at 0 (SymPy's real convention)"),
+    Function(("asec", "arcsec"), sf.asec, _S.asec, **_reciprocal("np.arccos"),
+             domain=_outside_unit_interval, doc="acos(1/x), for |x| >= 1"),
+    Function(("acsc", "arccsc"), sf.acsc, _S.acsc, **_reciprocal("np.arcsin"),
+             domain=_outside_unit_interval, doc="asin(1/x), for |x| >= 1"),
+    Function(("sinc",), sf.sinc, _S.sinc, libm="sg_sinc",
+             numpy=lambda a: (f"np.where(np.isinf({a[0]}), 0.0, np.where({a[0]} == 0.0, 1.0, "
+                              f"np.sin({a[0]}) / {a[0]}))"),
+             doc="UNNORMALIZED sinc: sin(x)/x, 1 at 0 (SymPy's; NOT numpy.sinc, "
+                 "which is sin(pi x)/(pi x): write sinc(pi*x) for that)"),
     # hyperbolic
     Function(("sinh",), _S.sinh, _S.sinh, **_same("np.sinh"), analytic=True),
     Function(("cosh",), _S.cosh, _S.cosh, **_same("np.cosh"), analytic=True),
@@ -198,6 +265,37 @@ _REGISTRY: list[Function] = [
              domain=lambda u: sympy.Ge(u, 1), analytic=True),
     Function(("atanh", "arctanh"), _S.atanh, _S.atanh, **_same("np.arctanh"),
              domain=_unit_interval, analytic=True),
+    Function(("sech",), _S.sech, _S.sech, **_inverse("np.cosh"), analytic=True,
+             doc="1/cosh(x)"),
+    Function(("csch",), _S.csch, _S.csch, **_inverse("np.sinh"), analytic=True,
+             doc="1/sinh(x) (+-inf at +-0)"),
+    Function(("coth",), sf.coth, _S.coth, **_inverse("np.tanh"), analytic=True,
+             doc="1/tanh(x) (+-inf at +-0)"),
+    Function(("acoth", "arccoth"), _S.acoth, _S.acoth, **_reciprocal("np.arctanh"),
+             domain=_outside_unit_interval, analytic=True, doc="atanh(1/x), for |x| >= 1"),
+    Function(("asech", "arcsech"), sf.asech, _S.asech, **_reciprocal("np.arccosh"),
+             domain=lambda u: sympy.And(sympy.Ge(u, 0), sympy.Le(u, 1)), analytic=True,
+             doc="acosh(1/x), for 0 <= x <= 1 (inf at 0)"),
+    Function(("acsch", "arccsch"), sf.acsch, _S.acsch, **_reciprocal("np.arcsinh"),
+             analytic=True, doc="asinh(1/x) (+-inf at +-0)"),
+    # machine learning and statistics (numerically stable forms)
+    Function(("logistic", "sigmoid", "expit"), sf.logistic, sf.logistic, libm="sg_logistic",
+             numpy=lambda a: f"(np.exp(np.minimum({a[0]}, 0.0)) / (1.0 + np.exp(-np.abs({a[0]}))))",
+             doc="1/(1 + exp(-x)), no overflow; derivative sech(x/2)**2/4 = "
+                 "logistic(x)*logistic(-x)"),
+    Function(("softplus",), sf.softplus, sf.softplus, libm="sg_softplus",
+             numpy=lambda a: f"(np.maximum({a[0]}, 0.0) + np.log1p(np.exp(-np.abs({a[0]}))))",
+             doc="log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)); derivative logistic(x)"),
+    Function(("logaddexp",), sf.logaddexp, sf.logaddexp, 2, 2, libm="sg_logaddexp",
+             numpy="np.logaddexp",
+             doc="log(exp(a) + exp(b)) without overflow; derivatives logistic(a - b), "
+                 "logistic(b - a)"),
+    Function(("xlogy",), sf.xlogy, sf.xlogy, 2, 2, libm="sg_xlogy",
+             numpy=lambda a: (f"np.where(({a[0]} == 0.0) & ({a[1]} == {a[1]}), 0.0, "
+                              f"{a[0]} * np.log({a[1]}))"),
+             domain=lambda x, y: sympy.Ge(y, 0),
+             doc="x*log(y), 0 where x == 0 and y is not NaN (scipy.special.xlogy, even "
+                 "for y < 0); derivatives (NaN for y < 0) log(y) and x/y"),
     # piecewise and non-smooth
     Function(("abs", "Abs"), _S.Abs, _S.Abs, **_same("np.abs"), numeric=False),
     Function(("sign",), _S.sign, _S.sign, **_same("np.sign"), numeric=False),
@@ -214,6 +312,9 @@ _REGISTRY: list[Function] = [
     Function(("where",), _where, None, 3, 3, numeric=False,
              doc="where(cond, a, b): a where cond holds, else b"),
     Function(("pow",), sympy.Pow, None, 2, 2, numeric=False, doc="pow(x, y) = x**y"),
+    Function(("clip",), _clip, None, 3, 3, numeric=False,
+             doc="clip(x, lo, hi) = Min(Max(x, lo), hi); derivative 1 inside, 0 outside, "
+                 "1/2 at x == lo or x == hi (Min/Max's tie rule)"),
     # special functions (kernel helpers in symgrad._runtime; no NumPy array form)
     Function(("erf",), _S.erf, _S.erf, libm="sg_erf"),
     Function(("erfc",), _S.erfc, _S.erfc, libm="sg_erfc"),
@@ -224,6 +325,8 @@ _REGISTRY: list[Function] = [
     Function((), _S.polygamma, _S.polygamma, 2, 2,
              libm=lambda a: f"sg_polygamma({a[0]}, {a[1]})",
              doc="polygamma(m, x) for 0 <= m <= MAX_POLYGAMMA_ORDER (derivatives of gamma)"),
+    Function((), sf.sinc_deriv, sf.sinc_deriv, 2, 2, libm=_sinc_deriv_code,
+             doc="sinc_deriv(n, x): n-th derivative of sinc, 1 <= n <= MAX_SINC_ORDER"),
     Function((), _S.DiracDelta, _S.DiracDelta, 1, 2, libm=lambda a: "0.0",
              numpy=lambda a: f"np.zeros_like({a[0]})",
              doc="derivative of a step: 0 almost everywhere (see symgrad.derive)"),

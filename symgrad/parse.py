@@ -79,6 +79,18 @@ Conventions
   not real (``sqrt(-1)``) or infinite/undefined (``1/0``) is a ParseError.
 * ``log(x, b)`` is ``log(x)/log(b)``; ``atan2(y, x)`` has ``math.atan2``'s argument
   order; ``Heaviside(0) == 1/2``; ``floor``/``ceiling`` have derivative 0.
+* ``sinc(x)`` is the UNNORMALIZED ``sin(x)/x`` (1 at 0), as in SymPy and most math
+  texts, NOT ``numpy.sinc`` (which is ``sin(pi*x)/(pi*x)``: write ``sinc(pi*x)``).
+* ``logistic(x)`` (aliases ``sigmoid``, ``expit``) is ``1/(1 + exp(-x))``;
+  ``softplus(x) = log(1 + exp(x))``; ``logaddexp(a, b) = log(exp(a) + exp(b))``; all
+  three are evaluated without overflow. ``xlogy(x, y) = x*log(y)`` is 0 wherever
+  ``x == 0`` and ``y`` is not NaN (``scipy.special.xlogy``), its derivatives are NaN
+  for ``y < 0``. ``exp2(x) = 2**x``. ``clip(x, lo, hi) = Min(Max(x, lo), hi)`` (its
+  derivative is 1/2 at ``x == lo`` or ``x == hi``).
+* ``sech``, ``csch``, ``coth``, ``acot``, ``asec``, ``acsc``, ``acoth``, ``asech``,
+  ``acsch`` (aliases ``arc...``) are SymPy's real functions: ``acot(x) = atan(1/x)``
+  (odd, in ``(-pi/2, pi/2]``), ``asec``/``acsc``/``acoth`` need ``|x| >= 1``,
+  ``asech`` needs ``0 <= x <= 1``. The full table: ``symgrad.functions.REGISTRY``.
 """
 
 from __future__ import annotations
