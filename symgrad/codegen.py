@@ -176,6 +176,10 @@ class KernelPrinter(StrPrinter):
                 return "(1.0 / (" + "*".join([b] * -k) + "))"
             if abs(k) >= 2**31:  # beyond numba's integer powers: a float exponent
                 return f"({b} ** {self._float(k)})"
+            if k < 0:
+                # numba's integer power raises ZeroDivisionError for 0.0 ** -k (even
+                # with error_model="numpy"); 1/(b**k) gives IEEE's inf instead.
+                return f"(1.0 / ({b} ** {-k}))"
             return f"({b} ** {k})"
         if exp.is_Rational and exp.q == 2:
             root = f"np.sqrt({self._print(base)})"

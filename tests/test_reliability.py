@@ -155,3 +155,11 @@ def test_argument_errors_say_what_to_do():
         symgrad.gradient("x*y", pointz=3)
     with pytest.raises(InputError, match="Did you mean 'dtype'"):
         symgrad.hessian("x*y", dtpye="float32")
+
+
+def test_negative_integer_powers_at_zero_are_ieee_infinities():
+    f = symgrad.compile("x**(-5) + y**(-8)", parallel=False)
+    x = np.array([0.0, -0.0, 2.0])
+    np.testing.assert_array_equal(f(x, 1.0), [np.inf, -np.inf, 2.0**-5 + 1])
+    np.testing.assert_array_equal(f.gradient(0.0, -0.0), [-np.inf, np.inf])
+    assert float(f(0.0, 0.0)) == np.inf
