@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # subprocesses / notebooks: left out of -m "not slow"
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

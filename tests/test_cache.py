@@ -25,6 +25,8 @@ from symgrad import kernel as kernel_module
 from symgrad.evaluator import Evaluator
 from symgrad.parse import parse
 
+pytestmark = pytest.mark.slow  # subprocesses / notebooks: left out of -m "not slow"
+
 SCRIPT = textwrap.dedent(
     """
     import json, sys

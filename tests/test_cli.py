@@ -11,6 +11,8 @@ import sys
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow  # subprocesses / notebooks: left out of -m "not slow"
+
 
 def run(*args: str, encoding: str = "utf-8", env_extra: dict | None = None):
     env = dict(os.environ)  # inherits SYMGRAD_CACHE_DIR from conftest

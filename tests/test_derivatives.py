@@ -140,6 +140,7 @@ def formulas(depth: int = 3):
     return st.recursive(leaves, extend, max_leaves=8)
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(formula=formulas(), seed=st.integers(0, 2**32 - 1))
 def test_random_formulas_match_directional_differences(formula, seed):

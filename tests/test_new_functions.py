@@ -159,6 +159,7 @@ def test_one_argument_numpy_tier_matches_the_kernel(one_arg):
     assert generate_array_source(sinc._request(("gradient",)).program) is None
 
 
+@pytest.mark.slow
 def test_two_argument_values_and_derivatives(two_arg):
     value, jac, hess = None, None, None
     for formula_index, (formula, (fn, xs, ys, digits)) in enumerate(TWO_ARG.items()):
@@ -195,6 +196,7 @@ SINC_POINTS = np.array([-37.5, -6.0, -2.2, -0.9, -1e-6, 0.0, 1e-12, 1e-5, 3e-3, 
                         2.75, 4.4, 5.6, 9.0, 50.0, 200.0])
 
 
+@pytest.mark.slow
 def test_sinc_derivatives_of_every_order_are_accurate():
     """sg_sinc_deriv for orders 1..MAX_SINC_ORDER, compiled and as plain Python.
 

@@ -307,6 +307,7 @@ def test_least_squares_errors(model):
         kw["fun"]([1.0, 2.0])
 
 
+@pytest.mark.slow
 def test_building_callables_does_not_import_scipy():
     code = (
         "import sys, numpy as np, symgrad\n"

@@ -94,6 +94,7 @@ def test_curl_2d_is_the_scalar_curl(F2):
     np.testing.assert_allclose(F2.divergence(x, y), -2 * x * y - x * np.sin(y), rtol=1e-15)
 
 
+@pytest.mark.slow
 def test_divergence_and_curl_match_np_gradient_on_a_meshgrid(F3):
     xs = np.linspace(-1, 1, 41)
     h = xs[1] - xs[0]

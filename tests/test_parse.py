@@ -650,6 +650,7 @@ def _functions(children):
 _FORMULAS = st.recursive(_LEAVES, lambda c: st.one_of(_binary(c), _functions(c)), max_leaves=10)
 
 
+@pytest.mark.slow
 @settings(max_examples=100, deadline=None)
 @given(_FORMULAS)
 def test_round_trip(pair):

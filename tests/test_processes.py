@@ -18,6 +18,8 @@ import pytest
 
 import symgrad
 
+pytestmark = pytest.mark.slow  # subprocesses / notebooks: left out of -m "not slow"
+
 FORMULA = "sin(x)*cos(y) + exp(-(x**2 + y**2)/2)"
 CHILD_TIMEOUT = 90
 

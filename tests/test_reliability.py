@@ -35,6 +35,7 @@ CONDITIONALS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("formula, ref", CONDITIONALS, ids=[c[0] for c in CONDITIONALS])
 def test_conditionals_anywhere_compile_and_are_right(formula, ref):
     f = symgrad.compile(formula, variables="x y", parallel=False)
