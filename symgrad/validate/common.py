@@ -268,7 +268,7 @@ def fused_fallback(ev, outputs, args, pvals):
 # ------------------------------------------------------------ rounding magnitude
 
 
-def magnitude_expr(expr):
+def magnitude_expr(expr, memo: dict | None = None):
     """A first-order bound on the magnitude that rounding errors in ``expr`` scale with.
 
     ``mag(c) = |c|``, ``mag(x) = |x|``, ``mag(a + b) = mag(a) + mag(b)``,
@@ -281,7 +281,7 @@ def magnitude_expr(expr):
     """
     import sympy
 
-    memo: dict = {}
+    memo = {} if memo is None else memo
 
     def mag(e):
         hit = memo.get(e)
@@ -348,8 +348,9 @@ def _build_magnitude(ev, kind):
     shape = tuple(entry.shape(d, None))
     size = math.prod(shape)
     exprs = [sympy.S.Zero] * size
+    memo: dict = {}  # shared subexpressions are bounded once
     for positions, e in entry.entries(d, None):
-        m = magnitude_expr(e)
+        m = magnitude_expr(e, memo)
         for p in positions:
             exprs[p] = m
     symbols = tuple(ev.formula.variables) + tuple(ev.formula.params)
