@@ -65,13 +65,14 @@ class Column:
     name = "?"
     dist = None  # distribution name for the version and for the skip check
     module = None  # import name
+    install = 'pip install -e ".[bench]"'  # what installs the tool, for the skip hint
     native = "rows"  # output layout: "rows" | "symgrad" | "points"
     disk_cache = False  # has a persistent compiled-code cache (a meaningful warm start)
     note = ""
 
     def skip_reason(self) -> str | None:
         if self.module and importlib.util.find_spec(self.module) is None:
-            return f"{self.dist or self.module} not installed (pip install -e \".[bench]\")"
+            return f"{self.dist or self.module} not installed ({self.install})"
         return None
 
     def version(self) -> str:
@@ -283,6 +284,9 @@ class Symjit(Column):
     name = "symjit"
     dist = "symjit"
     module = "symjit"
+    # the bench extra lists it only where its wheels exist
+    install = 'pip install -e ".[bench]" on Python >= 3.12, or pip install symjit'
+
     note = "symjit.compile_func(vars, exprs) defaults (fastmath=True, SIMD, threads)"
 
     def import_modules(self):
@@ -397,6 +401,7 @@ class Torch(Column):
     name = "torch.compile"
     dist = "torch"
     module = "torch"
+    install = 'pip install -e ".[bench,torch]"'
     note = ("torch.compile(f on the (n, N) batch), float64, inductor; gradient = "
             "autograd.grad(f(X).sum(), X) through the compiled graph")
 

@@ -9,8 +9,10 @@ process that finds the compiled kernel on disk. Columns are interleaved (their o
 case to the next) and the evaluation samples of both processes are pooled; tables report
 min/median/max and ratios to the hand-written kernel.
 
-Outputs in ``--out`` (default ``benchmarks/results``): ``results.md`` (tables),
-``results.json`` (raw numbers, every sample), ``results.png`` (bar chart).
+Outputs in ``--out`` (default ``benchmarks/results`` for the full suite, which is
+committed, and ``benchmarks/results/quick`` for ``--quick``, which is not: a quick run
+never overwrites the full results): ``results.md`` (tables), ``results.json`` (raw
+numbers, every sample), ``results.png`` (bar chart).
 
 Modes
 -----
@@ -447,7 +449,9 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="a few cases, under 2 minutes")
     ap.add_argument("--smoke", action="store_true", help="tiny N, in this process, no extras (tests)")
     ap.add_argument("--N", type=int, default=100, help="points per case in --smoke (default 100)")
-    ap.add_argument("--out", default=str(HERE / "results"), help="output directory")
+    ap.add_argument("--out", help="output directory (default: benchmarks/results for the full "
+                    "suite, benchmarks/results/quick for --quick: a quick run never "
+                    "overwrites the committed full results)")
     ap.add_argument("--columns", nargs="+", help="only these columns (default: every installed one)")
     ap.add_argument("--problems", nargs="+", help="only these problems, e.g. P1 'P2 n=10'")
     ap.add_argument("--repeats", type=int, help="timed evaluations per process (default 5, quick 3, smoke 2)")
@@ -465,6 +469,15 @@ def main(argv=None) -> int:
     else:
         cases, repeats, inprocess, group_ops = FULL_CASES, args.repeats or 5, args.inprocess, False
         extras, timeout = not args.no_extras, args.timeout or 300
+    if args.out is None:
+        if args.smoke:
+            ap.error("--smoke needs --out (it is for tests)")
+        args.out = str(HERE / "results" / "quick") if args.quick else str(HERE / "results")
+    elif not args.quick and not args.smoke and Path(args.out).resolve() == (HERE / "results" / "quick").resolve():
+        ap.error("benchmarks/results/quick is for --quick runs")
+    if args.quick and Path(args.out).resolve() == (HERE / "results").resolve():
+        ap.error("--quick must not overwrite the committed full results in benchmarks/results; "
+                 "leave --out unset (benchmarks/results/quick) or choose another directory")
     if args.problems:
         cases = [c for c in cases if P.problem(c[0], c[1]).label in args.problems or c[0] in args.problems]
     t = time.perf_counter()

@@ -1,8 +1,10 @@
 """symgrad: formula strings to exact, fast, compiled derivatives.
 
->>> import symgrad
+>>> import numpy as np, symgrad
 >>> f = symgrad.compile("sin(x)*cos(y) + exp(-(x**2 + y**2)/2)")
->>> f.gradient(x, y)          # shape x.shape + (2,)
+>>> x, y = np.meshgrid(np.linspace(-1, 1, 5), np.linspace(-1, 1, 4))
+>>> f.gradient(x, y).shape    # x.shape + (2,)
+(4, 5, 2)
 
 The public API is re-exported here. Submodules load lazily, so ``import symgrad``
 costs almost nothing: SymPy loads on the first ``compile``, numba on the first
@@ -14,7 +16,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 # name -> submodule that defines it
 _EXPORTS = {
@@ -37,6 +39,8 @@ _EXPORTS = {
     "CompilationError": "errors",
     "ValidationError": "errors",
     "SymgradWarning": "errors",
+    "Options": "options",
+    "OUTPUTS": "outputs",
 }
 
 __all__ = ["__version__", *_EXPORTS]  # noqa: PLE0604 (the keys are str)
@@ -57,6 +61,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .evaluator import SparseHessian as SparseHessian
     from .kernel import cache_dir as cache_dir
     from .kernel import clear_cache as clear_cache
+    from .options import Options as Options
+    from .outputs import OUTPUTS as OUTPUTS
     from .parse import Formula as Formula
     from .validate import ValidationReport as ValidationReport
     from .validate import check as check

@@ -2,39 +2,21 @@
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from .errors import InputError
 from .evaluator import Evaluator
-from .parse import parse
+from .options import make_options
 
 __all__ = ["compile", "gradient", "hessian", "jacobian"]
-
-# Recently compiled evaluators, most recent last; bounded so a long-running process
-# that compiles many formulas does not keep them all (and their kernels) alive.
-_cache: OrderedDict[tuple, Evaluator] = OrderedDict()
-_cache_lock = threading.Lock()
-_CACHE_SIZE = 256
 
 Names = str | Sequence[str] | None
 
 
-def _key(formula, variables, params, options) -> tuple:
-    def norm(x):
-        if x is None or isinstance(x, str):
-            return x
-        return tuple(x)
-
-    return (norm(formula), norm(variables), norm(params), tuple(sorted(options.items())))
-
-
 def compile(  # noqa: A001 (the natural name; shadows the builtin only inside symgrad)
-    formula: str | Sequence[str],
+    formula: Any,
     variables: Names = None,
     params: Names = None,
     *,
@@ -43,15 +25,18 @@ def compile(  # noqa: A001 (the natural name; shadows the builtin only inside sy
     simplify: bool = False,
     parallel: bool | str = "auto",
     tiered: bool = False,
+    backend: str = "numba",
 ) -> Evaluator:
     """Compile a formula (or a list of formulas) into a fast evaluator.
 
     Parameters
     ----------
-    formula : str or sequence of str
+    formula : str, sequence of str, or SymPy expression(s)
         E.g. ``"sin(x)*cos(y) + exp(-(x**2 + y**2)/2)"``. A list gives a vector-valued
-        function (use ``jacobian``). Syntax: see ``symgrad.parse``.
-    variables : str or sequence of str, optional
+        function (use ``jacobian``). Syntax: see ``symgrad.parse``. A SymPy expression
+        (or a list of them) is accepted if it is built only from what the string
+        syntax allows (``symgrad.parse.from_sympy``).
+    variables : str or sequence of str or sympy.Symbol, optional
         Names to differentiate by, in argument order (``"x y"`` or ``["x", "y"]``).
         Default: every name in the formula that is not a parameter, in natural order
         (``x2`` before ``x10``).
@@ -72,52 +57,30 @@ def compile(  # noqa: A001 (the natural name; shadows the builtin only inside sy
         background thread), calls on arrays are answered by NumPy evaluating the same
         program. Results then agree with the kernel's to a few ulps, not bitwise.
         Formulas using gamma, erf or polygamma always wait for the kernel.
+    backend : {"numba", "numpy"}
+        What runs the program: compiled numba kernels (default), or NumPy ufuncs on
+        chunks of points (no compilation; slower per point; see ``symgrad.backends``).
 
     Returns
     -------
     Evaluator
         Call it for values; ``.gradient``, ``.hessian``, ``.jacobian``, ... for
         derivatives. Equal arguments return the same Evaluator (its kernels are
-        compiled once per process, and cached on disk across processes).
+        compiled once per process, and cached on disk across processes). Its options
+        are read-only; ``f.with_options(dtype="float32")`` gives a new evaluator.
 
     Examples
     --------
+    >>> import symgrad
     >>> f = symgrad.compile("x**2*y")
     >>> f.gradient(3.0, 2.0)
     array([12.,  9.])
     """
-    try:
-        dtype_name = np.dtype(dtype).name
-    except TypeError:
-        raise InputError(f"dtype must be float64 or float32, not {dtype!r}.") from None
-    options = dict(
-        dtype=dtype_name, cse=cse, simplify=simplify, parallel=parallel, tiered=tiered
+    options = make_options(
+        dtype=dtype, cse=cse, simplify=simplify, parallel=parallel, tiered=tiered,
+        backend=backend,
     )
-    key = _key(formula, variables, params, options)
-    try:
-        hash(key)
-    except TypeError:
-        key = None
-    if key is not None:
-        with _cache_lock:
-            hit = _cache.get(key)
-            if hit is not None:
-                _cache.move_to_end(key)
-                return hit
-    evaluator = Evaluator(
-        parse(formula, variables=variables, params=params),
-        dtype=dtype,
-        cse=cse,
-        simplify=simplify,
-        parallel=parallel,
-        tiered=tiered,
-    )
-    if key is not None:
-        with _cache_lock:
-            evaluator = _cache.setdefault(key, evaluator)
-            while len(_cache) > _CACHE_SIZE:
-                _cache.popitem(last=False)
-    return evaluator
+    return Evaluator.for_request(formula, variables, params, options)
 
 
 def gradient(
@@ -127,18 +90,24 @@ def gradient(
 
     Same arguments as :func:`compile`; returns ``compile(...).gradient``.
     """
-    return compile(formula, variables, params, **options).gradient
+    return _compile_checked(formula, variables, params, options).gradient
 
 
 def hessian(
     formula: str, variables: Names = None, params: Names = None, **options: Any
 ) -> Callable[..., np.ndarray]:
     """A fast Hessian function of a formula; returns ``compile(...).hessian``."""
-    return compile(formula, variables, params, **options).hessian
+    return _compile_checked(formula, variables, params, options).hessian
 
 
 def jacobian(
     formulas: str | Sequence[str], variables: Names = None, params: Names = None, **options: Any
 ) -> Callable[..., np.ndarray]:
     """A fast Jacobian function of a list of formulas; ``compile(...).jacobian``."""
-    return compile(formulas, variables, params, **options).jacobian
+    return _compile_checked(formulas, variables, params, options).jacobian
+
+
+def _compile_checked(formula, variables, params, options: dict) -> Evaluator:
+    # make_options names a mistyped option ("unknown option 'dtpye'") instead of
+    # Python's "unexpected keyword argument".
+    return Evaluator.for_request(formula, variables, params, make_options(**options))

@@ -248,6 +248,23 @@ class KernelPrinter(StrPrinter):
     def _print_Not(self, expr):
         return f"(not {self._print(expr.args[0])})"
 
+    def _print_ITE(self, expr):
+        # A logical if-then-else (SymPy builds one from a condition on a Piecewise,
+        # e.g. the domain guard of log(where(x > 1, x, 2))).
+        a, b, c = (self._print(arg) for arg in expr.args)
+        return f"({b} if {a} else {c})"
+
+    def _print_Xor(self, expr):
+        return "(" + " != ".join(f"bool({self._print(a)})" for a in expr.args) + ")"
+
+    def _print_Implies(self, expr):
+        a, b = (self._print(arg) for arg in expr.args)
+        return f"((not {a}) or {b})"
+
+    def _print_Equivalent(self, expr):
+        a, *rest = (self._print(arg) for arg in expr.args)
+        return "(" + " and ".join(f"(bool({a}) == bool({b}))" for b in rest) + ")"
+
     def _print_BooleanTrue(self, expr):
         return "True"
 
@@ -363,6 +380,21 @@ class ArrayPrinter(KernelPrinter):
 
     def _print_Not(self, expr):
         return f"np.logical_not({self._print(expr.args[0])})"
+
+    def _print_ITE(self, expr):
+        a, b, c = (self._print(arg) for arg in expr.args)
+        return f"np.where({a}, {b}, {c})"
+
+    def _print_Xor(self, expr):
+        return "np.logical_xor.reduce([" + ", ".join(self._print(a) for a in expr.args) + "])"
+
+    def _print_Implies(self, expr):
+        a, b = (self._print(arg) for arg in expr.args)
+        return f"np.logical_or(np.logical_not({a}), {b})"
+
+    def _print_Equivalent(self, expr):
+        a, *rest = (self._print(arg) for arg in expr.args)
+        return "np.logical_and.reduce([" + ", ".join(f"np.equal({a}, {b})" for b in rest) + "])"
 
 
 def generate_array_source(program: Program) -> str | None:

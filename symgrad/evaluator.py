@@ -5,8 +5,9 @@ Arguments
 Variables come positionally in variable order, ``f(x, y)``, or by name, ``f(x=..., y=...)``,
 or as one array of points whose last axis runs over the variables, ``f(points)`` with
 ``points.shape == (..., n)`` (the layout optimizers use; only when n > 1).
-Parameters always come by name: ``f(x, y, a=2.0)``. All inputs broadcast together
-(NumPy rules) to one shape ``S``; scalars are broadcast without being copied.
+Parameters come by name, ``f(x, y, a=2.0)``, or positionally after all the variables
+(see ``symgrad._bind``). All inputs broadcast together (NumPy rules) to one shape
+``S``; scalars are broadcast without being copied.
 
 Outputs (one rule for every method; ``n`` variables, ``m`` formulas)
 ------------------------------------------------------------------
@@ -19,7 +20,14 @@ method                 scalar formula          vector of m formulas
 ``f.hessian``          ``S + (n, n)``          ``S + (m, n, n)``
 ``f.hvp``              ``S + (n,)``            --
 ``f.derivative(k)``    ``S + (n,)*k``          --
+``f.laplacian``        ``S``                   --
+``f.divergence``       --                      ``S`` (m == n)
+``f.curl``             --                      ``S + (3,)``; 2-D: ``S``
 =====================  ======================  =========================
+
+``f.evaluate(..., outputs=("value", "gradient", "hessian"))`` computes any set of
+outputs in one fused pass and returns a tuple in the order asked; the output kinds
+are listed in ``symgrad.outputs``.
 
 Every output component is stored contiguously (``g[..., 0]`` is a C-contiguous array),
 because the kernel writes one component per row of a ``(rows, N)`` buffer and the
@@ -29,14 +37,21 @@ dtype: float64 by default. ``compile(..., dtype="float32")`` makes inputs and ou
 float32 (literal constants are float64, so arithmetic is at least float32-accurate).
 Integer and boolean inputs are converted; complex, object and string inputs are
 rejected with ``InputError``.
+
+``out=`` may overlap an input (``f.gradient(P, out=P)``): the result is computed into a
+temporary first, as NumPy's ufuncs guarantee.
+
+Evaluators pickle by their request (formula, names, options): unpickling in another
+process rebuilds the evaluator there, loading its kernels from the disk cache.
 """
 
 from __future__ import annotations
 
-import difflib
 import math
+import re
 import threading
 import warnings
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -44,39 +59,46 @@ from typing import Any, NamedTuple
 import numpy as np
 import sympy
 
-from . import derive
-from .codegen import generate_source
-from .errors import InputError
-from .parse import Formula
+from . import _threads
+from . import outputs as kinds
+from ._bind import Binder, as_float, join_names
+from .backends import get_backend
+from .derive import Derivatives
+from .derive import partial as derive_partial
+from .errors import InputError, SymgradError, SymgradWarning
+from .options import Options, make_options
+from .outputs import MAX_ORDER, Request, normalize_request
+from .parse import Formula, parse
 from .program import Program, build_program
 
-__all__ = ["Evaluator", "SparseHessian", "PARALLEL_WORK_NS"]
+__all__ = ["Evaluator", "SparseHessian", "PARALLEL_WORK_NS", "MAX_ORDER"]
 
-#: With ``parallel="auto"``, a call runs on several threads when its estimated work
-#: (points x estimated nanoseconds per point, see ``_cost_per_point``) is at least
-#: this many nanoseconds; below it, waking threads costs more than it saves.
-PARALLEL_WORK_NS = 2_000_000
+#: See ``symgrad._threads.PARALLEL_WORK_NS`` (kept here for existing imports).
+PARALLEL_WORK_NS = _threads.PARALLEL_WORK_NS
 
-#: Highest derivative order ``derivative`` accepts (symbolic size grows fast beyond).
-MAX_ORDER = 12
+# NumPy broadcasts at most this many dimensions (np.broadcast_shapes raises beyond).
+_MAX_DIMS = 32
 
-_RESERVED = frozenset({"out", "direction", "order", "parallel", "self"})
+#: Most variables in a ``partial(...)`` request (its order).
+MAX_PARTIAL_ORDER = MAX_ORDER
 
 
 @dataclass
 class _Compiled:
+    """One request's program and its kernels (built lazily)."""
+
     program: Program
-    source: str
-    kernel: Any = None  # symgrad.kernel.Kernel, built on first evaluation
-    # (offset, size, shape) per block, set once the serial kernel has run on floats:
+    names: tuple[str, ...]
+    cost: float  # estimated nanoseconds per point (for parallel="auto")
+    kernel: Any = None  # the backend's CompiledKernel
+    # (offset, size, shape) per block once the one-point kernel has run on floats:
     # enables Evaluator._scalar_call, the low-overhead path for one point.
     scalar_layout: tuple | None = None
-    point: Any = None  # numba dispatcher of kernel_point, once compiled for floats
-    # tiered=True: the NumPy version of the program (None: not vectorizable) and the
-    # background compilation of the kernel.
-    array_fn: Any = False
+    point: Any = None  # the compiled one-point function
+    # tiered=True: the NumPy kernel (None: the program has no NumPy form) and the
+    # background compilation of the numba kernel.
+    array: Any = False
     compiling: Any = None
-    cost: float = 0.0  # estimated nanoseconds per point (for parallel="auto")
 
 
 class SparseHessian(NamedTuple):
@@ -104,39 +126,6 @@ class SparseHessian(NamedTuple):
         return dense
 
 
-# Points per NumPy evaluation in the array tier: bounds the temporaries' memory.
-_ARRAY_CHUNK = 1 << 16
-
-
-def _background(work):
-    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
-
-    global _COMPILER
-    if _COMPILER is None:
-        _COMPILER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="symgrad-compile")
-    return _COMPILER.submit(work)
-
-
-_COMPILER = None
-
-
-def _cost_per_point(source: str) -> float:
-    """Rough nanoseconds per point of a kernel: ~20 per math call, ~1 per operation.
-
-    Only used to decide when threads pay off; it need not be accurate.
-    """
-    body = source.split("def kernel(", 1)[-1].split("def kernel_point", 1)[0]
-    calls = body.count("np.") + body.count("sg_")
-    ops = sum(body.count(op) for op in ("+", "-", "*", "/", "out["))
-    return 20.0 * calls + 1.0 * ops
-
-
-def _threads() -> int:
-    from .kernel import default_threads  # noqa: PLC0415 (kernel machinery loads lazily)
-
-    return default_threads()
-
-
 def _block_view(buffer: np.ndarray, block, shape: tuple[int, ...]):
     """A block of the ``(rows, N)`` buffer as an array of shape ``shape + block.shape``."""
     rows = buffer[block.offset : block.offset + block.size]
@@ -150,15 +139,42 @@ def _block_view(buffer: np.ndarray, block, shape: tuple[int, ...]):
     return view.transpose(tuple(range(k, k + s)) + tuple(range(k)))
 
 
-def _natural_join(names: Sequence[str]) -> str:
-    return ", ".join(names) if names else "(none)"
+def _flatten(a: np.ndarray, shape: tuple[int, ...], n: int) -> np.ndarray:
+    """A kernel argument: a 1-D array of the ``n`` points of ``shape``.
+
+    An input of the full shape becomes a contiguous array (a view when it already is);
+    a single value a zero-stride view of it (no copy: one compiled kernel serves every
+    N > 1); anything else is broadcast and copied.
+    """
+    if a.shape == shape:
+        return a.reshape(-1) if a.flags.c_contiguous else np.ascontiguousarray(a).reshape(-1)
+    if a.size == 1:
+        one = np.ascontiguousarray(a.reshape(1))
+        return np.ndarray((n,), one.dtype, buffer=one, strides=(0,))
+    return np.ascontiguousarray(np.broadcast_to(a, shape)).reshape(-1)
+
+
+# Names whose natural order is also the order people write them in.
+_COORDINATE_SETS = (("x", "y", "z"), ("u", "v", "w"))
+
+
+def _conventional_order(names: tuple[str, ...]) -> bool:
+    if len(names) <= 1:
+        return True
+    if any(set(names) <= set(c) for c in _COORDINATE_SETS):
+        return True
+    # x0, x1, ..., x10: one prefix, numbered (natural order is numeric order)
+    prefixes = {re.fullmatch(r"(\D+?)_?\d+", n).group(1) if re.fullmatch(r"\D+?_?\d+", n)
+                else None for n in names}
+    return len(prefixes) == 1 and None not in prefixes
 
 
 class Evaluator:
     """A formula compiled for fast evaluation of its value and derivatives.
 
     Create with :func:`symgrad.compile`. Kernels are generated on first use of each
-    method and compiled by numba (then cached on disk, see ``symgrad.kernel``).
+    set of outputs and compiled by the backend (numba by default, then cached on disk,
+    see ``symgrad.kernel``).
 
     Attributes
     ----------
@@ -167,112 +183,160 @@ class Evaluator:
     variables : tuple of str
         Differentiated inputs, in argument order.
     params : tuple of str
-        Parameters (keyword arguments, not differentiated).
-    dtype : numpy.dtype
+        Parameters (keyword arguments, or positional after the variables).
+    options : Options
+        The compile options (immutable; see :meth:`with_options`).
     """
 
     def __init__(
         self,
         formula: Formula,
+        options: Options | None = None,
         *,
-        dtype: Any = np.float64,
-        cse: bool = True,
-        simplify: bool = False,
-        parallel: bool | str = "auto",
-        tiered: bool = False,
+        inferred_order: bool = False,
+        request: tuple | None = None,
+        **legacy_options: Any,
     ):
-        dtype = np.dtype(dtype)
-        if dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
-            raise InputError(f"dtype must be float64 or float32, not {dtype}.")
-        if parallel not in (True, False, "auto"):
-            raise InputError(f"parallel must be True, False or 'auto', not {parallel!r}.")
-        clash = _RESERVED.intersection(formula.param_names + formula.variable_names)
-        if clash:
-            raise InputError(
-                f"the name {sorted(clash)[0]!r} is reserved for a keyword argument of "
-                "evaluators; rename that variable or parameter."
+        if options is None:
+            options = make_options(**legacy_options)
+        elif legacy_options:
+            options = options.replace(**legacy_options)
+        self._formula = formula
+        self._options = options
+        self._dtype = np.dtype(options.dtype)
+        self._backend = get_backend(options.backend)
+        self._binder = Binder(formula.variable_names, formula.param_names)
+        self._derivatives = Derivatives(
+            formula.exprs, formula.variables, options.simplify, formula.is_vector
+        )
+        # How to rebuild this evaluator elsewhere (pickling): the request as given to
+        # compile, or None for evaluators built from a Formula directly.
+        self._request_args = request
+        self._order_warning = (
+            None
+            if not inferred_order or _conventional_order(formula.variable_names)
+            else (
+                "symgrad: the variables of this formula were not given, so they are in "
+                f"natural name order ({', '.join(formula.variable_names)}), and this "
+                "positional call binds its arguments in that order. Pass variables= "
+                "to compile (or call by keyword) if that is not the order you mean."
             )
-        self.formula = formula
-        self.dtype = dtype
-        self.cse = cse
-        self.simplify = simplify
-        self.parallel = parallel
-        self.tiered = tiered
-        self._vars = formula.variables
-        self._params = formula.params
-        # Names are read on every call: computed once here.
-        self._var_names: tuple[str, ...] = formula.variable_names
-        self._param_names: tuple[str, ...] = formula.param_names
-        self._input_names = self._var_names + self._param_names
-        self._requests: dict[tuple, _Compiled] = {}
-        self._memo: dict[Any, Any] = {}
+        )
+        self._requests: dict[Request, _Compiled] = {}
         self._lock = threading.RLock()
 
     # -- description ------------------------------------------------------------------
+    formula = property(lambda self: self._formula, doc="The parsed Formula.")
+    options = property(lambda self: self._options, doc="The compile Options (immutable).")
+    dtype = property(lambda self: self._dtype, doc="Input and output dtype.")
+    cse = property(lambda self: self._options.cse)
+    simplify = property(lambda self: self._options.simplify)
+    parallel = property(lambda self: self._options.parallel)
+    tiered = property(lambda self: self._options.tiered)
+    backend = property(lambda self: self._options.backend)
+
     @property
     def variables(self) -> tuple[str, ...]:
-        return self._var_names
+        return self._binder.variables
 
     @property
     def params(self) -> tuple[str, ...]:
-        return self._param_names
+        return self._binder.params
 
     @property
     def n_variables(self) -> int:
-        return len(self._vars)
+        return len(self._binder.variables)
 
     @property
     def is_vector(self) -> bool:
-        return self.formula.is_vector
+        return self._formula.is_vector
 
     @property
     def n_outputs(self) -> int:
-        return len(self.formula.exprs)
+        return len(self._formula.exprs)
 
     def __repr__(self) -> str:
-        text = self.formula.sources[0] if not self.is_vector else list(self.formula.sources)
+        f = self._formula
+        text = f.sources[0] if not self.is_vector else list(f.sources)
         extra = f", params={list(self.params)}" if self.params else ""
         return f"<symgrad.Evaluator {text!r} variables={list(self.variables)}{extra}>"
+
+    def with_options(self, **changes: Any) -> Evaluator:
+        """A new evaluator of the same formula with some options changed.
+
+        ``f.with_options(dtype="float32")``; this evaluator is unchanged.
+        """
+        options = self._options.replace(**changes)
+        if self._request_args is not None:
+            return Evaluator.for_request(*self._request_args, options)
+        return Evaluator(self._formula, options)
+
+    # -- construction through the in-memory cache ------------------------------------------
+    @classmethod
+    def for_request(cls, formula, variables, params, options: Options) -> Evaluator:
+        """The evaluator of a request, from this process's cache or newly parsed.
+
+        ``formula``/``variables``/``params`` as given to ``symgrad.compile``; equal
+        requests return the same evaluator (and so share compiled kernels).
+        """
+        key = _request_key(formula, variables, params, options)
+        if key is not None:
+            with _cache_lock:
+                hit = _cache.get(key)
+                if hit is not None:
+                    _cache.move_to_end(key)
+                    return hit
+        evaluator = cls(
+            parse(formula, variables=variables, params=params),
+            options,
+            inferred_order=variables is None,
+            request=(formula, variables, params) if key is not None else None,
+        )
+        if key is not None:
+            with _cache_lock:
+                evaluator = _cache.setdefault(key, evaluator)
+                while len(_cache) > CACHE_SIZE:
+                    _cache.popitem(last=False)
+        return evaluator
+
+    def __reduce__(self):
+        if self._request_args is not None:
+            return (_rebuild_request, (*self._request_args, self._options))
+        return (Evaluator, (self._formula, self._options))
 
     # -- symbolic results ---------------------------------------------------------------
     @property
     def expr(self) -> sympy.Expr:
         """The SymPy expression (scalar formulas)."""
         self._require_scalar("expr", "exprs")
-        return self.formula.exprs[0]
+        return self._formula.exprs[0]
 
     @property
     def exprs(self) -> tuple[sympy.Expr, ...]:
-        return self.formula.exprs
+        return self._formula.exprs
 
-    def _jac(self) -> tuple[tuple[sympy.Expr, ...], ...]:
-        return self._memoize(
-            "jacobian", lambda: derive.jacobian(self.formula.exprs, self._vars, self.simplify)
-        )
-
-    def _hess_upper(self, k: int = 0) -> dict:
-        return self._memoize(
-            ("hessian", k),
-            lambda: derive.hessian_upper(self._jac()[k], self._vars, self.simplify),
-        )
+    @property
+    def derivatives(self) -> Derivatives:
+        """The symbolic derivatives (``symgrad.derive.Derivatives``), derived on demand."""
+        return self._derivatives
 
     @property
     def gradient_exprs(self) -> tuple[sympy.Expr, ...]:
         """The gradient as SymPy expressions, one per variable (scalar formulas)."""
         self._require_scalar("gradient_exprs", "jacobian_exprs")
-        return self._jac()[0]
+        return self._derivatives.jacobian()[0]
 
     @property
     def jacobian_exprs(self) -> sympy.ImmutableMatrix:
         """The Jacobian, an m x n SymPy matrix."""
-        return sympy.ImmutableMatrix(self._jac())
+        return sympy.ImmutableMatrix(self._derivatives.jacobian())
 
     @property
     def hessian_exprs(self) -> sympy.ImmutableMatrix:
         """The Hessian, an n x n symmetric SymPy matrix (scalar formulas)."""
         self._require_scalar("hessian_exprs")
         n = self.n_variables
-        upper = self._hess_upper(0)
+        upper = self._derivatives.hessian_upper(0)
         return sympy.ImmutableMatrix(
             n, n, lambda i, j: upper.get((min(i, j), max(i, j)), sympy.S.Zero)
         )
@@ -285,304 +349,266 @@ class Evaluator:
         self._require_scalar("partial")
         if not names:
             raise InputError("partial() needs at least one variable name, e.g. partial('x').")
+        if len(names) > MAX_PARTIAL_ORDER:
+            raise InputError(
+                f"partial() of order {len(names)} is too high (at most "
+                f"{MAX_PARTIAL_ORDER} variables)."
+            )
         wrt = [self._symbol(name) for name in names]
-        expr = self._guarded(derive.partial(self.formula.exprs[0], wrt, self.simplify))
-        label = "d" + "".join(names)
+        d = self._derivatives
+        expr = d.guarded(derive_partial(self._formula.exprs[0], wrt, self.simplify))
+        f = self._formula
         sub = Formula(
-            sources=(f"{label}[{self.formula.sources[0]}]",),
+            sources=(f"d{''.join(names)}[{f.sources[0]}]",),
             exprs=(expr,),
-            variables=self._vars,
-            params=self._params,
+            variables=f.variables,
+            params=f.params,
             is_vector=False,
         )
-        return Evaluator(
-            sub, dtype=self.dtype, cse=self.cse, simplify=False, parallel=self.parallel
-        )
+        return Evaluator(sub, self._options.replace(simplify=False))
 
     def _symbol(self, name: str) -> sympy.Symbol:
-        for s in self._vars:
+        for s in self._formula.variables:
             if s.name == name:
                 return s
         raise InputError(
             f"{name!r} is not a variable of this formula; variables are "
-            f"{_natural_join(self.variables)}."
+            f"{join_names(self.variables)}."
         )
 
     # -- code -----------------------------------------------------------------------------
     @property
     def source(self) -> str:
-        """Generated kernel source for ``value_and_gradient`` (``jacobian`` for vectors)."""
+        """Generated kernel source for value and gradient (Jacobian for vectors)."""
         return self.kernel_source("value", "jacobian" if self.is_vector else "gradient")
 
-    def kernel_source(self, *outputs: str) -> str:
+    def kernel_source(self, *outputs: str, order: int | None = None) -> str:
         """Generated source of the fused kernel for the named outputs.
 
         Parameters
         ----------
         *outputs : str
-            Any of 'value', 'gradient', 'jacobian', 'hessian'.
+            Output kinds (``symgrad.outputs.OUTPUTS``), e.g. 'value', 'gradient'.
         """
-        return self._request(tuple(outputs)).source
+        return self._kernel(self._request(self._items(outputs, order))).source
 
     @property
     def program(self) -> Program:
         """The Program (CSE'd straight-line code) behind ``source``."""
-        return self._request(("value", "jacobian" if self.is_vector else "gradient")).program
+        items = self._items(("value", "jacobian" if self.is_vector else "gradient"), None)
+        return self._request(items).program
 
     # -- evaluation -------------------------------------------------------------------------
-    def __call__(self, *args, out: np.ndarray | None = None, **kwargs) -> np.ndarray:
+    def evaluate(
+        self,
+        /,
+        *args,
+        outputs: str | Sequence[str] = ("value",),
+        out: np.ndarray | None = None,
+        direction: Any = None,
+        order: int | None = None,
+        **kwargs,
+    ) -> tuple:
+        """Several outputs from one fused pass, as a tuple in the order asked.
+
+        Parameters
+        ----------
+        *args, **kwargs
+            The variables and parameters (see the module docstring).
+        outputs : sequence of str
+            Output kinds, e.g. ``("value", "gradient", "hessian")``; see
+            ``symgrad.outputs.OUTPUTS``.
+        out : ndarray or tuple of (ndarray or None), optional
+            Where to write the results: one array per output, in order (None: that
+            output is allocated); a single array for a single output.
+        direction : array_like, shape (n,) or broadcasting to ``S + (n,)``
+            The vector of ``"hvp"``.
+        order : int
+            The order of ``"derivative"``.
+
+        Returns
+        -------
+        tuple of ndarray
+            One array per requested output (``"sparse_hessian"``: a SparseHessian).
+        """
+        items = self._items(outputs, order)
+        wants = {name for name, _ in items}
+        if direction is not None and "hvp" not in wants:
+            self._binder.check_keywords("direction")
+        if order is not None and "derivative" not in wants:
+            self._binder.check_keywords("order")
+        extra = self._direction(direction) if "hvp" in wants else ()
+        results = self._evaluate(items, args, kwargs, out, extra)
+        return tuple(
+            self._sparse(r) if name == "sparse_hessian" else r
+            for (name, _), r in zip(items, results)
+        )
+
+    def __call__(self, /, *args, out: np.ndarray | None = None, **kwargs) -> np.ndarray:
         """Value: shape ``S`` (scalar formula) or ``S + (m,)`` (vector formula)."""
-        return self._evaluate(("value",), args, kwargs, out)[0]
+        return self._one("value", args, kwargs, out)
 
-    def gradient(self, *args, out: np.ndarray | None = None, **kwargs) -> np.ndarray:
+    def gradient(self, /, *args, out: np.ndarray | None = None, **kwargs) -> np.ndarray:
         """Gradient, shape ``S + (n,)``, component k = derivative by variable k."""
-        self._require_scalar("gradient", "jacobian")
-        return self._evaluate(("gradient",), args, kwargs, out)[0]
+        return self._one("gradient", args, kwargs, out)
 
-    def jacobian(self, *args, out: np.ndarray | None = None, **kwargs) -> np.ndarray:
+    def jacobian(self, /, *args, out: np.ndarray | None = None, **kwargs) -> np.ndarray:
         """Jacobian, shape ``S + (m, n)``: entry (i, k) = d formula_i / d variable_k."""
-        return self._evaluate(("jacobian",), args, kwargs, out)[0]
+        return self._one("jacobian", args, kwargs, out)
 
-    def hessian(self, *args, out: np.ndarray | None = None, **kwargs) -> np.ndarray:
+    def hessian(self, /, *args, out: np.ndarray | None = None, **kwargs) -> np.ndarray:
         """Hessian, shape ``S + (n, n)`` (``S + (m, n, n)`` for vectors), symmetric."""
-        return self._evaluate(("hessian",), args, kwargs, out)[0]
+        return self._one("hessian", args, kwargs, out)
+
+    def laplacian(self, /, *args, out: np.ndarray | None = None, **kwargs) -> np.ndarray:
+        """Laplacian, the sum of the second derivatives by each variable; shape ``S``."""
+        return self._one("laplacian", args, kwargs, out)
+
+    def divergence(self, /, *args, out: np.ndarray | None = None, **kwargs) -> np.ndarray:
+        """Divergence of a vector field (m formulas of n = m variables); shape ``S``."""
+        return self._one("divergence", args, kwargs, out)
+
+    def curl(self, /, *args, out: np.ndarray | None = None, **kwargs) -> np.ndarray:
+        """Curl of a 3-D vector field, shape ``S + (3,)``; in 2-D the scalar curl, ``S``.
+
+        For ``F = (F0, F1, F2)`` of ``(x, y, z)``: ``(dF2/dy - dF1/dz, dF0/dz - dF2/dx,
+        dF1/dx - dF0/dy)``; in 2-D ``dF1/dx - dF0/dy``.
+        """
+        return self._one("curl", args, kwargs, out)
 
     @property
     def hessian_structure(self) -> tuple[np.ndarray, np.ndarray]:
         """``(rows, cols)`` of the Hessian's structurally nonzero upper-triangle entries."""
         self._require_scalar("hessian_structure")
-        keys = sorted(self._hess_upper(0))
+        keys = sorted(self._derivatives.hessian_upper(0))
         rows = np.array([i for i, _ in keys], dtype=np.intp)
         cols = np.array([j for _, j in keys], dtype=np.intp)
         return rows, cols
 
-    def sparse_hessian(self, *args, out: np.ndarray | None = None, **kwargs) -> SparseHessian:
+    def sparse_hessian(self, /, *args, out: np.ndarray | None = None, **kwargs) -> SparseHessian:
         """Only the structurally nonzero Hessian entries (upper triangle), ``S + (nnz,)``.
 
         For large sparse Hessians (Rosenbrock's is tridiagonal: 2n - 1 distinct entries
         of n*n) this computes and stores nnz numbers per point instead of n*n.
         ``result.to_dense()`` gives the full ``S + (n, n)`` array.
         """
+        return self._sparse(self._one("sparse_hessian", args, kwargs, out))
+
+    def _sparse(self, values: np.ndarray) -> SparseHessian:
         rows, cols = self.hessian_structure
-        values = self._evaluate(("sparse_hessian",), args, kwargs, out)[0]
         return SparseHessian(rows, cols, values, self.n_variables)
 
-    def value_and_gradient(self, *args, **kwargs) -> tuple[np.ndarray, np.ndarray]:
-        """Value and gradient from one fused pass (shared subexpressions)."""
-        self._require_scalar("value_and_gradient", "value_and_jacobian")
-        return self._evaluate(("value", "gradient"), args, kwargs, None)
+    def value_and_gradient(self, /, *args, **kwargs) -> tuple[np.ndarray, np.ndarray]:
+        """Value and gradient from one fused pass (shared subexpressions).
 
-    def value_and_jacobian(self, *args, **kwargs) -> tuple[np.ndarray, np.ndarray]:
+        The fused methods take ``out=(value_out, gradient_out)`` like ``evaluate``.
+        """
+        return self.evaluate(*args, outputs=("value", "gradient"), **kwargs)
+
+    def value_and_jacobian(self, /, *args, **kwargs) -> tuple[np.ndarray, np.ndarray]:
         """Value and Jacobian from one fused pass."""
-        return self._evaluate(("value", "jacobian"), args, kwargs, None)
+        return self.evaluate(*args, outputs=("value", "jacobian"), **kwargs)
 
     def value_gradient_hessian(
-        self, *args, **kwargs
+        self, /, *args, **kwargs
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Value, gradient and Hessian from one fused pass."""
-        self._require_scalar("value_gradient_hessian")
-        return self._evaluate(("value", "gradient", "hessian"), args, kwargs, None)
+        return self.evaluate(*args, outputs=("value", "gradient", "hessian"), **kwargs)
 
-    def gradient_and_hessian(self, *args, **kwargs) -> tuple[np.ndarray, np.ndarray]:
+    def gradient_and_hessian(self, /, *args, **kwargs) -> tuple[np.ndarray, np.ndarray]:
         """Gradient and Hessian from one fused pass."""
-        self._require_scalar("gradient_and_hessian")
-        return self._evaluate(("gradient", "hessian"), args, kwargs, None)
+        return self.evaluate(*args, outputs=("gradient", "hessian"), **kwargs)
 
-    def hvp(self, *args, direction, out: np.ndarray | None = None, **kwargs) -> np.ndarray:
+    def hvp(self, /, *args, direction, out: np.ndarray | None = None, **kwargs) -> np.ndarray:
         """Hessian-vector product ``H @ direction``, shape ``S + (n,)``.
 
         Computed without forming the Hessian: the kernel evaluates the gradient of the
         directional derivative. ``direction`` has shape ``(n,)`` or broadcasts to
         ``S + (n,)``.
         """
-        self._require_scalar("hvp")
-        d = _as_float(direction, "direction", self.dtype)
-        n = self.n_variables
-        if d.ndim == 0 or d.shape[-1] != n:
-            raise InputError(
-                f"direction must have shape (..., {n}) (one entry per variable "
-                f"{_natural_join(self.variables)}), got shape {d.shape}."
-            )
-        extra = tuple(d[..., k] for k in range(n))
-        return self._evaluate(("hvp",), args, kwargs, out, extra=extra)[0]
+        return self.evaluate(*args, outputs=("hvp",), direction=direction, out=out, **kwargs)[0]
 
-    def derivative(self, *args, order: int, out: np.ndarray | None = None, **kwargs):
+    def derivative(self, /, *args, order: int, out: np.ndarray | None = None, **kwargs):
         """All partial derivatives of the given order, shape ``S + (n,)*order``.
 
         ``order=1`` is the gradient, ``order=2`` the Hessian; each distinct mixed
         partial is derived and computed once and stored in every symmetric position.
         """
-        self._require_scalar("derivative")
-        if not isinstance(order, (int, np.integer)) or isinstance(order, bool) or order < 0:
-            raise InputError(f"order must be a non-negative integer, not {order!r}.")
-        if order > MAX_ORDER:
-            raise InputError(f"order={order} is too high (at most {MAX_ORDER} is supported).")
-        return self._evaluate((("derivative", int(order)),), args, kwargs, out)[0]
+        return self.evaluate(*args, outputs=("derivative",), order=order, out=out, **kwargs)[0]
+
+    def _one(self, name: str, args, kwargs, out):
+        return self._evaluate(self._items((name,), None), args, kwargs, out)[0]
+
+    def _items(self, outputs, order) -> Request:
+        return normalize_request(
+            outputs, self.n_variables, self.n_outputs, self.is_vector, order
+        )
 
     def _require_scalar(self, what: str, instead: str | None = None) -> None:
         if self.is_vector:
             hint = f" Use {instead} instead." if instead else ""
             raise InputError(f"{what} is defined for scalar formulas only.{hint}")
 
-    # -- requests: outputs -> Program -> Kernel ---------------------------------------------
-    def _memoize(self, key, make):
-        with self._lock:
-            if key not in self._memo:
-                self._memo[key] = make()
-            return self._memo[key]
-
-    def _guard(self, k: int = 0) -> sympy.Expr:
-        """0 inside formula k's real domain, NaN outside (see ``derive.domain_guard``)."""
-        return self._memoize(("guard", k), lambda: derive.domain_guard(self.formula.exprs[k]))
-
-    def _guarded(self, expr: sympy.Expr, k: int = 0) -> sympy.Expr:
-        # Structural zeros stay zero (not computed at all); every other derivative is
-        # NaN wherever formula k is undefined on the reals.
-        return expr + self._guard(k) if expr != 0 else expr
-
-    def _output_spec(self, name) -> tuple:
-        n, m = self.n_variables, self.n_outputs
-        exprs = self.formula.exprs
-        g = self._guarded
-        if name == "value":
-            shape = (m,) if self.is_vector else ()
-            return ("value", shape, [((k,), e) for k, e in enumerate(exprs)])
-        if name == "gradient":
-            return ("gradient", (n,), [((k,), g(e)) for k, e in enumerate(self._jac()[0])])
-        if name == "jacobian":
-            shape = (m, n)
-            entries = [
-                ((i * n + k,), g(e, i))
-                for i, row in enumerate(self._jac())
-                for k, e in enumerate(row)
-            ]
-            return ("jacobian", shape, entries)
-        if name == "hessian":
-            entries = []
-            for f in range(m):
-                for ij, e in self._hess_upper(f).items():
-                    positions = derive.symmetric_positions(ij, n)
-                    entries.append(([f * n * n + p for p in positions], g(e, f)))
-            shape = (m, n, n) if self.is_vector else (n, n)
-            return ("hessian", shape, entries)
-        if name == "sparse_hessian":
-            upper = self._hess_upper(0)
-            entries = [((k,), g(upper[ij])) for k, ij in enumerate(sorted(upper))]
-            return ("sparse_hessian", (len(upper),), entries)
-        if name == "hvp":
-            hv = self._memoize(
-                "hvp",
-                lambda: derive.hessian_vector_product(
-                    self._jac()[0], self._vars, self._direction_symbols(), self.simplify
-                ),
+    def _direction(self, direction) -> tuple[np.ndarray, ...]:
+        if direction is None:
+            raise InputError("hvp needs direction=v, one entry per variable.")
+        d = as_float(direction, "direction", self._dtype)
+        n = self.n_variables
+        if d.ndim == 0 or d.shape[-1] != n:
+            raise InputError(
+                f"direction must have shape (..., {n}) (one entry per variable "
+                f"{join_names(self.variables)}), got shape {d.shape}."
             )
-            return ("hvp", (n,), [((k,), g(e)) for k, e in enumerate(hv)])
-        if isinstance(name, tuple) and name[0] == "derivative":
-            order = name[1]
-            tensor = self._memoize(
-                name,
-                lambda: derive.derivative_tensor(exprs[0], self._vars, order, self.simplify),
-            )
-            entries = [
-                (derive.symmetric_positions(idx, n), g(e) if order else e)
-                for idx, e in tensor.items()
-            ]
-            return ("derivative", (n,) * order, entries)
-        raise InputError(
-            f"unknown output {name!r}; choose from 'value', 'gradient', 'jacobian', 'hessian'."
-        )
+        return tuple(d[..., k] for k in range(n))
 
-    def _direction_symbols(self) -> tuple[sympy.Dummy, ...]:
-        return self._memoize(
-            "direction", lambda: tuple(sympy.Dummy(f"d{k}", real=True) for k in range(self.n_variables))
-        )
-
-    def _request(self, outputs: tuple) -> _Compiled:
+    # -- requests: outputs -> Program -> kernel ---------------------------------------------
+    def _request(self, items: Request) -> _Compiled:
+        if items and not isinstance(items[0], tuple):  # plain names, e.g. ("value",)
+            items = self._items(items, None)
         with self._lock:
-            compiled = self._requests.get(outputs)
+            compiled = self._requests.get(items)
             if compiled is None:
-                specs = [self._output_spec(name) for name in outputs]
-                inputs = self._vars + self._params
-                if "hvp" in outputs:
-                    inputs = inputs + self._direction_symbols()
+                d = self._derivatives
+                specs = []
+                inputs = self._formula.variables + self._formula.params
+                names = self.variables + self.params
+                for name, arg in items:
+                    kind = kinds.OUTPUTS[name]
+                    specs.append((name, kind.shape(d, arg), kind.entries(d, arg)))
+                    if kind.extra_inputs is not None:
+                        extra = kind.extra_inputs(d)
+                        inputs += extra
+                        names += tuple(f"direction[{k}]" for k in range(len(extra)))
                 program = build_program(specs, inputs, cse=self.cse)
-                from . import __version__
-
-                names = self.variables + self.params + tuple(
-                    f"direction[{k}]" for k in range(self.n_variables) if "hvp" in outputs
-                )
-                source = generate_source(program, names, __version__)
-                compiled = _Compiled(program, source, cost=_cost_per_point(source))
-                self._requests[outputs] = compiled
+                compiled = _Compiled(program, names, _threads.cost_per_point(program))
+                self._requests[items] = compiled
             return compiled
 
     def _kernel(self, compiled: _Compiled):
         if compiled.kernel is None:
-            from .kernel import compile_kernel  # noqa: PLC0415 (kept next to its use)
-
-            compiled.kernel = compile_kernel(compiled.source)
+            with self._lock:
+                if compiled.kernel is None:
+                    compiled.kernel = self._backend.compile(compiled.program, compiled.names)
         return compiled.kernel
 
-    # -- argument handling ---------------------------------------------------------------------
-    def _bind(self, args: tuple, kwargs: dict) -> list[np.ndarray]:
-        """Map positional/keyword arguments to one float array per input, in order."""
-        names = self.variables
-        n = len(names)
-        values: dict[str, Any] = {}
-        if len(args) == n:
-            values.update(zip(names, args))
-        elif len(args) == 1 and n > 1:
-            points = _as_float(args[0], "points", self.dtype)
-            if points.ndim == 0 or points.shape[-1] != n:
-                raise InputError(
-                    f"expected {n} arrays ({_natural_join(names)}) or one array of points "
-                    f"with shape (..., {n}); got one argument of shape {points.shape}."
-                )
-            values.update((name, points[..., k]) for k, name in enumerate(names))
-        elif args:
-            raise InputError(
-                f"expected {n} positional arguments ({_natural_join(names)}) or one array "
-                f"of points with shape (..., {n}); got {len(args)}."
-            )
-        for key, value in kwargs.items():
-            if key in values:
-                raise InputError(f"{key!r} was given both positionally and by keyword.")
-            if key not in names and key not in self.params:
-                known = names + self.params
-                close = [k for k in known if k.lower() == key.lower()]
-                close = close or difflib.get_close_matches(key, known, n=1)
-                hint = f" Did you mean {close[0]!r}?" if close else ""
-                raise InputError(
-                    f"unknown argument {key!r}: variables are {_natural_join(names)}; "
-                    f"parameters are {_natural_join(self.params)}.{hint}"
-                )
-            values[key] = value
-        missing = [k for k in names + self.params if k not in values]
-        if missing:
-            kind = "parameter" if missing[0] in self.params else "variable"
-            raise InputError(
-                f"missing {kind} {missing[0]!r}: pass {missing[0]}=... (a number or an "
-                "array that broadcasts with the other inputs)."
-            )
-        return [_as_float(values[k], k, self.dtype) for k in names + self.params]
-
-    def _scalar_call(self, outputs: tuple, args: tuple, kwargs: dict, extra: tuple = ()):
+    # -- calls --------------------------------------------------------------------------------
+    def _scalar_call(self, items: Request, args: tuple, kwargs: dict, extra: tuple):
         """One point given as Python/NumPy floats: skip the array machinery.
 
         Returns None when this call does not qualify (then the general path runs);
-        results are identical to the general path's (the same serial kernel).
+        results are identical to the general path's (the same one-point kernel).
         """
-        compiled = self._requests.get(outputs)
-        if compiled is None or compiled.scalar_layout is None or self.dtype != np.float64:
+        compiled = self._requests.get(items)
+        if compiled is None or compiled.scalar_layout is None:
             return None
-        if len(args) != len(self._var_names) or len(kwargs) != len(self._param_names):
+        if len(args) != len(self._binder.variables) or len(kwargs) != len(self._binder.params):
             return None
         values = []
         for a in args:
             if type(a) is not float and not isinstance(a, (float, np.floating)):
                 return None
             values.append(float(a))
-        for name in self._param_names:
+        for name in self._binder.params:
             a = kwargs.get(name)
             if a is None or (type(a) is not float and not isinstance(a, (float, np.floating))):
                 return None
@@ -591,6 +617,8 @@ class Evaluator:
             if a.ndim:
                 return None
             values.append(float(a))
+        if self._order_warning is not None:
+            self._warn_order()
         program = compiled.program
         buffer = (np.zeros if program.zero_rows else np.empty)((program.n_rows, 1))
         compiled.point(*values, buffer)
@@ -599,14 +627,29 @@ class Evaluator:
             for offset, size, shape in compiled.scalar_layout
         ]
 
-    def _evaluate(self, outputs: tuple, args, kwargs, out, extra: tuple = ()):
+    def _warn_order(self) -> None:
+        message, self._order_warning = self._order_warning, None
+        warnings.warn(message, SymgradWarning, stacklevel=4)
+
+    def _evaluate(self, items: Request, args, kwargs, out, extra: tuple = ()):
         if out is None:
-            fast = self._scalar_call(outputs, args, kwargs, extra)
+            fast = self._scalar_call(items, args, kwargs, extra)
             if fast is not None:
                 return fast
-        inputs = self._bind(args, kwargs) + list(extra)
-        labels = self.variables + self.params + tuple(f"direction[{k}]" for k in range(len(extra)))
+        if out is not None and "out" in self._binder._known:
+            self._binder.check_keywords("out")
+        if args and self._order_warning is not None and self.n_variables > 1:
+            self._warn_order()
+        originals = self._binder.bind(args, kwargs, self._dtype) + list(extra)
+        inputs = originals
+        labels = self._binder.names + tuple(f"direction[{k}]" for k in range(len(extra)))
         shape = inputs[0].shape if inputs else ()
+        deepest = max((a.ndim for a in inputs), default=0)
+        if deepest > _MAX_DIMS:
+            raise InputError(
+                f"an input has {deepest} dimensions; symgrad broadcasts inputs of at most "
+                f"{_MAX_DIMS} dimensions (NumPy's broadcasting limit). Reshape it first."
+            )
         try:
             if any(a.shape != shape for a in inputs):
                 shape = np.broadcast_shapes(*(a.shape for a in inputs))
@@ -615,30 +658,35 @@ class Evaluator:
             raise InputError(f"input shapes do not broadcast together ({detail}).") from None
         npoints = math.prod(shape)
         flat = [_flatten(a, shape, npoints) for a in inputs]
-        compiled = self._request(outputs)
+        compiled = self._request(items)
         program = compiled.program
-        buffer, finish = self._output_buffer(program, outputs, shape, npoints, out)
+        buffer, finish = self._output_buffer(program, shape, npoints, out, originals)
         if npoints > 0 and program.results:
-            kernel = self._kernel(compiled)
-            if shape == ():
-                kernel.point(tuple(a[0] for a in flat), buffer)
-                if self.dtype == np.float64:
-                    # kernel_point is now compiled for floats: later single-point
-                    # calls can take the short path (_scalar_call).
-                    compiled.point = kernel.dispatcher("kernel_point")
-                    compiled.scalar_layout = tuple(
-                        (b.offset, b.size, b.shape) for b in program.blocks
-                    )
-            elif not (self.tiered and self._array_tier(compiled, kernel, flat, buffer)):
-                parallel = (
-                    self.parallel
-                    if self.parallel != "auto"
-                    else npoints * compiled.cost >= PARALLEL_WORK_NS
+            self._run(compiled, flat, buffer, npoints, shape == ())
+        views = [_block_view(buffer, block, shape) for block in program.blocks]
+        return views if finish is None else finish(views)
+
+    def _run(self, compiled: _Compiled, flat: list, buffer, npoints: int, one_point: bool):
+        kernel = self._kernel(compiled)
+        if one_point:
+            kernel.run_point(tuple(a[0] for a in flat), buffer)
+            if self._dtype == np.float64 and hasattr(kernel, "point_function"):
+                # The one-point kernel is now compiled for floats: later single-point
+                # calls can take the short path (_scalar_call).
+                compiled.point = kernel.point_function()
+                compiled.scalar_layout = tuple(
+                    (b.offset, b.size, b.shape) for b in compiled.program.blocks
                 )
-                kernel(tuple(flat), buffer, _threads() if parallel else 1)
-        if finish is not None:
-            return [finish(_block_view(buffer, program.blocks[0], shape))]
-        return [_block_view(buffer, block, shape) for block in program.blocks]
+            return
+        if self.tiered and self._array_tier(compiled, kernel, flat, buffer):
+            return
+        threads = (
+            _threads.use_threads(self.parallel, npoints, compiled.cost)
+            if kernel.releases_gil else 1
+        )
+        _threads.run_chunked(
+            lambda lo, hi: kernel.run(flat, buffer, lo, hi), npoints, threads
+        )
 
     def _array_tier(self, compiled: _Compiled, kernel, flat: list, buffer) -> bool:
         """Answer with NumPy while the kernel compiles in the background (tiered=True).
@@ -650,21 +698,14 @@ class Evaluator:
         if job is not None and job.done():
             job.result()  # re-raises a compilation error, if any
             return False
-        if compiled.array_fn is False:
-            from .codegen import generate_array_source  # noqa: PLC0415
-
-            source = generate_array_source(compiled.program)
-            namespace: dict = {}
-            if source is not None:
-                exec(compile(source, "<symgrad array tier>", "exec"), namespace)  # noqa: S102
-            compiled.array_fn = namespace.get("evaluate")
-        if compiled.array_fn is None:
+        if compiled.array is False:
+            try:
+                compiled.array = get_backend("numpy").compile(compiled.program, compiled.names)
+            except SymgradError:
+                compiled.array = None
+        if compiled.array is None or kernel is compiled.array:
             return False
-        with np.errstate(all="ignore"):
-            n = buffer.shape[1]
-            for lo in range(0, n, _ARRAY_CHUNK):
-                hi = min(n, lo + _ARRAY_CHUNK)
-                compiled.array_fn(*(a[lo:hi] for a in flat), buffer[:, lo:hi])
+        compiled.array.run(flat, buffer, 0, buffer.shape[1])
         if job is None:
             # Only now (the answer is ready, nothing competes for the GIL) start
             # compiling for exactly these argument kinds (contiguous or zero-stride
@@ -673,40 +714,66 @@ class Evaluator:
             # and numba would compile the wrong variant.)
             probe = tuple(a[:1] if a.strides[0] else a[:2] for a in flat)
             scratch = np.zeros((buffer.shape[0], 1), dtype=buffer.dtype)
-            compiled.compiling = _background(lambda: kernel(probe, scratch, 1))
+            compiled.compiling = _threads.background(lambda: kernel.run(probe, scratch, 0, 1))
         return True
 
-    def _output_buffer(self, program: Program, outputs, shape, npoints, out):
+    def _output_buffer(self, program: Program, shape, npoints, out, inputs):
+        """The ``(rows, N)`` buffer the kernel writes, and how results reach ``out``.
+
+        Returns ``(buffer, finish)``; ``finish`` is None (results are views of the
+        buffer) or maps the list of block views to the list of results.
+        """
         rows = program.n_rows
+        alloc = np.zeros if program.zero_rows else np.empty
         if out is None:
-            alloc = np.zeros if program.zero_rows else np.empty
-            return alloc((rows, npoints), dtype=self.dtype), None
-        if len(outputs) != 1:
-            raise InputError("out= is supported for single-output methods only.")
-        block = program.blocks[0]
-        expected = shape + block.shape
-        if not isinstance(out, np.ndarray) or out.shape != expected or out.dtype != self.dtype:
-            got = (out.shape, out.dtype) if isinstance(out, np.ndarray) else type(out).__name__
+            return alloc((rows, npoints), dtype=self._dtype), None
+        blocks = program.blocks
+        targets = tuple(out) if isinstance(out, (tuple, list)) else (out,)
+        if len(targets) != len(blocks):
             raise InputError(
-                f"out must be a {self.dtype} array of shape {expected}; got {got}."
+                f"out must hold one array per output ({len(blocks)}: "
+                f"{', '.join(b.name for b in blocks)}), or None for an output to allocate; "
+                f"got {len(targets)}."
             )
-        if not out.flags.writeable:
-            raise InputError("out is read-only.")
+        for target, block in zip(targets, blocks):
+            if target is not None:
+                self._check_out(target, shape + block.shape, block.name)
+
+        def finish(views):
+            results = []
+            for target, view in zip(targets, views):
+                if target is None:
+                    results.append(view)
+                else:
+                    np.copyto(target, view)
+                    results.append(target)
+            return results
+
+        if len(blocks) > 1 or targets[0] is None or any(
+            np.may_share_memory(targets[0], a) for a in inputs
+        ):
+            # Several outputs, or out overlaps an input: compute into a buffer of our
+            # own, then copy (NumPy's ufuncs give the same guarantee for overlaps).
+            return alloc((rows, npoints), dtype=self._dtype), finish
+        target, block = targets[0], blocks[0]
         k = len(block.shape)
-        moved = np.moveaxis(out, tuple(range(-k, 0)), tuple(range(k))) if k else out
+        moved = np.moveaxis(target, tuple(range(-k, 0)), tuple(range(k))) if k else target
         if moved.flags.c_contiguous:
             buffer = moved.reshape(rows, npoints)  # a view: the kernel writes into out
             if program.zero_rows:
                 buffer[list(program.zero_rows)] = 0
-            return buffer, lambda _: out
+            return buffer, lambda views: [target]
         # out has another memory order: compute, then copy into it.
-        alloc = np.zeros if program.zero_rows else np.empty
+        return alloc((rows, npoints), dtype=self._dtype), finish
 
-        def finish(result):
-            np.copyto(out, result)
-            return out
-
-        return alloc((rows, npoints), dtype=self.dtype), finish
+    def _check_out(self, out, expected: tuple[int, ...], what: str) -> None:
+        if not isinstance(out, np.ndarray) or out.shape != expected or out.dtype != self._dtype:
+            got = (out.shape, out.dtype) if isinstance(out, np.ndarray) else type(out).__name__
+            raise InputError(
+                f"out for {what} must be a {self._dtype} array of shape {expected}; got {got}."
+            )
+        if not out.flags.writeable:
+            raise InputError(f"out for {what} is read-only.")
 
     # -- adapters ----------------------------------------------------------------------------
     def for_scipy(self, x0=None, **params) -> dict:
@@ -740,56 +807,61 @@ class Evaluator:
 
         Slow (interpreted, one point at a time); for small inputs only.
         """
-        compiled = self._request(tuple(outputs))
-        inputs = self._bind(args, kwargs)
+        compiled = self._request(self._items(tuple(outputs), kwargs.pop("order", None)))
+        inputs = self._binder.bind(args, kwargs, self._dtype)
         shape = np.broadcast_shapes(*(a.shape for a in inputs))
         npoints = math.prod(shape)
         flat = [_flatten(a, shape, npoints) for a in inputs]
-        buffer = np.zeros((compiled.program.n_rows, npoints), dtype=self.dtype)
+        buffer = np.zeros((compiled.program.n_rows, npoints), dtype=self._dtype)
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            self._kernel(compiled).python(*flat, buffer, 0, npoints)
+            self._kernel(compiled).run_python(flat, buffer, 0, npoints)
         return [_block_view(buffer, block, shape) for block in compiled.program.blocks]
 
     def cache_stats(self) -> dict[str, int]:
-        """numba disk-cache hits/misses of this evaluator's kernels in this process."""
+        """Disk-cache hits/misses of this evaluator's kernels in this process."""
         total = {"hits": 0, "misses": 0}
-        for compiled in self._requests.values():
+        for compiled in list(self._requests.values()):
             if compiled.kernel is not None:
                 for key, value in compiled.kernel.cache_stats().items():
                     total[key] += value
         return total
 
 
-def _as_float(value: Any, name: str, dtype: np.dtype) -> np.ndarray:
-    """``value`` as an array of ``dtype``, or InputError saying what is wrong with it."""
-    if type(value) is np.ndarray and value.dtype == dtype:
-        return value  # the common case, kept cheap: it runs for every input of a call
+# ---------------------------------------------------------------- the evaluator cache
+
+#: Most evaluators kept by the in-memory cache; a long-running process that compiles
+#: many formulas does not keep them all (and their kernels) alive.
+CACHE_SIZE = 256
+_cache: OrderedDict[tuple, Evaluator] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def _request_key(formula, variables, params, options: Options) -> tuple | None:
+    def norm(x):
+        if x is None or isinstance(x, str):
+            return x
+        try:
+            return tuple(x)
+        except TypeError:  # a SymPy expression
+            return x
+
+    key = (norm(formula), norm(variables), norm(params), options)
     try:
-        arr = np.asarray(value)
-    except Exception as exc:  # ragged lists and the like
-        raise InputError(f"{name} cannot be converted to an array: {exc}") from None
-    kind = arr.dtype.kind
-    if kind in "fiub":
-        return arr.astype(dtype, copy=False)
-    if kind == "c":
-        raise InputError(
-            f"{name} is complex; symgrad evaluates real formulas. Pass the real part "
-            f"({name}.real) if that is what you mean."
-        )
-    raise InputError(f"{name} has dtype {arr.dtype}; expected real numbers.")
+        hash(key)
+    except TypeError:
+        return None
+    return key
 
 
-def _flatten(a: np.ndarray, shape: tuple[int, ...], n: int) -> np.ndarray:
-    """A kernel argument: a 1-D array of the ``n`` points of ``shape``.
+def _rebuild_request(formula, variables, params, options: Options) -> Evaluator:
+    """Unpickle an evaluator: the same request, from this process's cache or parsed."""
+    return Evaluator.for_request(formula, variables, params, options)
 
-    An input of the full shape becomes a contiguous array (a view when it already is);
-    a single value a zero-stride view of it (no copy: one compiled kernel serves every
-    N > 1); anything else is broadcast and copied.
-    """
-    if a.shape == shape:
-        return a.reshape(-1) if a.flags.c_contiguous else np.ascontiguousarray(a).reshape(-1)
-    if a.size == 1:
-        one = np.ascontiguousarray(a.reshape(1))
-        return np.ndarray((n,), one.dtype, buffer=one, strides=(0,))
-    return np.ascontiguousarray(np.broadcast_to(a, shape)).reshape(-1)
+
+def _reset_after_fork() -> None:
+    global _cache_lock
+    _cache_lock = threading.Lock()
+
+
+_threads.at_fork_child(_reset_after_fork)

@@ -6,28 +6,44 @@ numba's ``cache=True`` cannot cache functions created with ``exec`` (they have n
 to key the cache on). So the generated source is written to
 ``<cache dir>/symgrad_<hash>.py``, where the hash covers the source and the versions of
 symgrad, numba, NumPy and Python. The module is executed from the verified source text
-under that unique name and registered in ``sys.modules`` (numba's parallel backend
-looks the module up by name when it loads a cached kernel). numba then keeps its
-compiled machine code beside it in ``<cache dir>/__pycache__``, and a second process
-that builds the same kernel loads it instead of compiling.
+under that unique name and registered in ``sys.modules`` while its Kernel is alive
+(numba's parallel backend looks the module up by name when it loads a cached kernel).
+numba then keeps its compiled machine code beside it in ``<cache dir>/__pycache__``,
+and a second process that builds the same kernel loads it instead of compiling.
+
+numba's cache is attached through :class:`_KernelCache`, a ``FunctionCache`` whose
+locator is pinned to symgrad's directory (it never falls back to numba's user-wide
+cache directory) and whose loading and saving cannot fail a call: a load failure
+drops the entry's numba files and recompiles, a save failure leaves the kernel
+compiled in memory.
 
 Safety of the cache
 -------------------
 * Writes are atomic: a temporary file in the same directory, then ``os.replace``.
   Processes racing to write the same entry write identical bytes.
+* Directories symgrad creates are ``0o700``. A cache directory (or its
+  ``__pycache__``) owned by another user or writable by group/others is refused: one
+  SymgradWarning, then kernels are compiled in memory and nothing is read or written.
 * An entry whose content does not match its hash (truncated, edited, corrupted) is
   rewritten with a warning, and numba's files for it are dropped.
 * If numba fails to load its own cached code for an entry, those files are dropped,
-  a warning is issued and the kernel is compiled afresh.
-* Nothing is written outside the cache directory.
+  a warning is issued and the kernel is compiled afresh (and saved again, so the next
+  process is silent).
+* A directory that vanishes (another process cleared or removed it) is recreated; a
+  directory that cannot be written (disk full, read-only) degrades this process to
+  in-memory compilation, with one warning per directory.
+* Nothing is written outside the cache directory, and ``clear_cache`` deletes only
+  regular files with names symgrad or numba generate, never following a link.
 
 The cache directory is ``$SYMGRAD_CACHE_DIR`` if set, else the platform's user cache
 directory (``$XDG_CACHE_HOME/symgrad`` or ``~/.cache/symgrad`` on Linux,
-``~/Library/Caches/symgrad`` on macOS, ``%LOCALAPPDATA%\\symgrad\\Cache`` on Windows).
+``~/Library/Caches/symgrad`` on macOS, ``%LOCALAPPDATA%\\symgrad\\Cache`` on Windows);
+see :func:`symgrad._cachedir.cache_dir`.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import platform
@@ -36,10 +52,13 @@ import tempfile
 import threading
 import types
 import warnings
+import weakref
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from . import _cachedir
+from ._cachedir import cache_dir
 from .errors import CompilationError, SymgradWarning
 
 __all__ = [
@@ -54,7 +73,8 @@ __all__ = [
 #: Options every kernel is compiled with. ``error_model="numpy"``: division by zero
 #: gives inf/NaN as IEEE says, with no per-operation exception check in the loop.
 #: No fastmath: results must match the plain-Python reference to the last bit where
-#: the operations are the same, and NaN/inf must propagate.
+#: the operations are the same, and NaN/inf must propagate. ``cache``: use the disk
+#: cache (attached by symgrad, see ``_KernelCache``, not by numba's own ``cache=True``).
 NUMBA_OPTIONS: dict[str, Any] = {
     "cache": True,
     "error_model": "numpy",
@@ -64,24 +84,77 @@ NUMBA_OPTIONS: dict[str, Any] = {
 
 _PREFIX = "symgrad_"
 _TMP_PREFIX = ".symgrad-tmp-"
-_lock = threading.Lock()
-_kernels: dict[str, Kernel] = {}
+# Reentrant: a Kernel's finalizer (run by the garbage collector, possibly while this
+# thread is inside compile_kernel) takes it too.
+_lock = threading.RLock()
+# Kernels alive in this process, by key. Weak: a kernel lives as long as an Evaluator
+# (or a caller) holds it; the evaluator cache in api.py bounds how many do.
+_kernels: weakref.WeakValueDictionary[str, Kernel] = weakref.WeakValueDictionary()
+
+_state_lock = threading.Lock()
+_warned_dirs: set[str] = set()  # cache directories this process has warned about
+_failed_dirs: set[str] = set()  # ... where writing failed: in memory from then on
 
 
-def cache_dir() -> Path:
-    """The directory holding cached kernels (created on first use).
+def _warn(message: str) -> None:
+    """Issue a SymgradWarning attributed to the first caller outside symgrad and numba."""
+    frame = sys._getframe(1)
+    level = 2
+    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] in (
+        "symgrad", "numba"
+    ):
+        frame = frame.f_back
+        level += 1
+    warnings.warn(message, SymgradWarning, stacklevel=level)
 
-    ``$SYMGRAD_CACHE_DIR`` wins; otherwise the platform's per-user cache directory.
+
+def _degrade(directory: Path, why: str, *, failed: bool = False) -> None:
+    """Stop using ``directory`` (for this call, or for the process when ``failed``);
+    warn at most once per directory per process."""
+    key = str(directory)
+    with _state_lock:
+        if failed:
+            _failed_dirs.add(key)
+        if key in _warned_dirs:
+            return
+        _warned_dirs.add(key)
+    scope = "kernels in memory only from now on" if failed else "in memory only"
+    _warn(
+        f"symgrad: {why}; compiling {scope} (this is the only warning about {directory} "
+        "in this process). Set SYMGRAD_CACHE_DIR to a private, writable directory to "
+        "cache kernels on disk."
+    )
+
+
+def _prepare(directory: Path) -> bool:
+    """Create (0o700) and vet the cache directory and its ``__pycache__``.
+
+    False (after at most one warning per directory) when the kernel must be compiled in
+    memory only.
     """
-    env = os.environ.get("SYMGRAD_CACHE_DIR")
-    if env:
-        return Path(env).expanduser()
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
-        return base / "symgrad" / "Cache"
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Caches" / "symgrad"
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "symgrad"
+    if str(directory) in _failed_dirs:
+        return False
+    pycache = directory / "__pycache__"
+    for attempt in range(2):
+        try:
+            _cachedir.make_private_dir(directory)
+            where, why = directory, _cachedir.distrust(directory)
+            if why is None:
+                # Created by us, before numba would create it with the umask's mode.
+                _cachedir.make_private_dir(pycache)
+                where, why = pycache, _cachedir.distrust(pycache, follow_symlinks=False)
+            break
+        except OSError as exc:
+            if exc.errno == errno.ENOENT and attempt == 0:
+                continue  # removed meanwhile by another process: once more
+            _degrade(directory,
+                     f"cannot create the kernel cache directory {directory} ({exc})",
+                     failed=exc.errno != errno.ENOENT)
+            return False
+    if why is not None:
+        _degrade(directory, f"refusing to use {where} as the kernel cache: {why}")
+        return False
+    return True
 
 
 def _versions() -> str:
@@ -91,7 +164,7 @@ def _versions() -> str:
         except metadata.PackageNotFoundError:
             return "?"
 
-    from . import __version__
+    from ._version import __version__
 
     return "|".join(
         [__version__, v("numba"), v("llvmlite"), v("numpy"), platform.python_version(),
@@ -121,54 +194,191 @@ def _atomic_write(path: Path, text: str) -> None:
         raise
 
 
-def _numba_files(directory: Path, module_name: str) -> list[Path]:
-    pycache = directory / "__pycache__"
-    if not pycache.is_dir():
-        return []
-    return [p for p in pycache.iterdir() if p.name.startswith(module_name + ".")]
+def _drop_numba_files(directory: Path, module_name: str) -> int:
+    """Delete numba's files for ``module_name`` in the real ``directory/__pycache__``."""
+    prefix = module_name + "."
+    return _cachedir.remove_own_files(
+        directory,
+        lambda name: False,
+        pycache=lambda name: name.startswith(prefix) and _cachedir.is_numba_name(name),
+    )
 
 
-def _drop_numba_files(directory: Path, module_name: str) -> None:
-    for p in _numba_files(directory, module_name):
-        try:
-            p.unlink()
-        except OSError:
-            pass
+def _read_entry(path: Path) -> str | None:
+    """The entry's text; None when missing; "" when unreadable (treated as corrupted)."""
+    try:
+        with open(path, encoding="utf-8", newline="") as fh:
+            return fh.read()
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError):
+        return ""
 
 
 def _store(directory: Path, module_name: str, source: str) -> Path | None:
     """Make sure ``directory/module_name.py`` holds exactly ``source``.
 
-    Returns the path, or None when the directory cannot be written (then the kernel
-    is compiled in memory only, and nothing is written anywhere).
+    Returns the path, or None when the directory is refused or cannot be written (then
+    the kernel is compiled in memory only, and nothing is written anywhere).
     """
     path = directory / f"{module_name}.py"
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
+    attempts = 3
+    for attempt in range(attempts):
+        if not _prepare(directory):
+            return None
         try:
-            current = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            current = None
-        except (OSError, UnicodeDecodeError):
-            current = ""
-        if current != source:
-            if current is not None:
-                warnings.warn(
-                    f"symgrad: cache entry {path} was corrupted or truncated; rebuilding it.",
-                    SymgradWarning,
-                    stacklevel=4,
+            current = _read_entry(path)
+            if current != source:
+                if current is not None:
+                    _warn(f"symgrad: cache entry {path} was corrupted or truncated; "
+                          "rebuilding it.")
+                    _drop_numba_files(directory, module_name)
+                _atomic_write(path, source)
+            return path
+        except OSError as exc:
+            if exc.errno == errno.ENOENT and attempt < attempts - 1:
+                continue  # removed meanwhile (another process cleared it): again
+            _degrade(directory, f"cannot write the kernel cache in {directory} ({exc})",
+                     failed=exc.errno != errno.ENOENT)
+            return None
+    return None
+
+
+_cache_classes: tuple | None = None
+
+
+def _numba_cache_classes() -> tuple:
+    """(_KernelCache, _Locator), built on first use (numba is imported lazily)."""
+    global _cache_classes
+    if _cache_classes is not None:
+        return _cache_classes
+    from numba.core import caching
+
+    class _Locator(caching.InTreeCacheLocator):
+        """numba's in-tree locator (``<dir>/__pycache__``), always chosen for symgrad's
+        entries: no fallback to numba's user-wide cache directory, ``__pycache__``
+        created 0o700 and vetted like the cache directory."""
+
+        @classmethod
+        def from_function(cls, py_func, py_file):
+            return cls(py_func, py_file)
+
+        def ensure_cache_path(self):
+            path = Path(self.get_cache_path())
+            _cachedir.make_private_dir(path)
+            why = _cachedir.distrust(path, follow_symlinks=False)
+            if why is not None:
+                raise PermissionError(errno.EPERM, f"refusing {path}: {why}")
+
+    class _Impl(caching.CompileResultCacheImpl):
+        # $NUMBA_CACHE_DIR, when set, still wins (numba's documented override).
+        _locator_classes = [caching.UserProvidedCacheLocator, _Locator]
+
+    class _KernelCache(caching.FunctionCache):
+        """numba's function cache for a symgrad kernel, whose disk problems never
+        reach the caller: see the module docstring."""
+
+        _impl_class = _Impl
+
+        def __init__(self, py_func, directory: Path):
+            self._directory = directory
+            super().__init__(py_func)
+
+        def _ours(self) -> bool:
+            return isinstance(self._impl.locator, _Locator)
+
+        def _drop(self) -> None:
+            prefix = self._impl.filename_base + "."
+            _cachedir.remove_own_files(
+                Path(self._cache_path),
+                lambda name: name.startswith(prefix) and _cachedir.is_numba_name(name),
+                follow_top=False,
+            )
+
+        def load_overload(self, sig, target_context):
+            if str(self._directory) in _failed_dirs:
+                return None
+            if self._ours() and os.path.lexists(self._cache_path):
+                why = _cachedir.distrust(Path(self._cache_path), follow_symlinks=False)
+                if why is not None:
+                    _degrade(self._directory,
+                             f"refusing to use {self._cache_path} as the kernel cache: {why}")
+                    return None
+            try:
+                return super().load_overload(sig, target_context)
+            except Exception as exc:
+                _warn(
+                    f"symgrad: numba's cached code for {Path(self._py_func.__code__.co_filename).name} "
+                    f"could not be loaded ({type(exc).__name__}: {exc}); recompiling it."
                 )
-                _drop_numba_files(directory, module_name)
-            _atomic_write(path, source)
-        return path
-    except OSError as exc:
-        warnings.warn(
-            f"symgrad: cannot write the kernel cache in {directory} ({exc}); compiling "
-            "in memory only. Set SYMGRAD_CACHE_DIR to a writable directory.",
-            SymgradWarning,
-            stacklevel=4,
-        )
-        return None
+                self._drop()
+                return None
+
+        def save_overload(self, sig, data):
+            for attempt in range(2):
+                if str(self._directory) in _failed_dirs:
+                    return
+                try:
+                    super().save_overload(sig, data)
+                    return
+                except OSError as exc:
+                    if exc.errno == errno.ENOENT:
+                        if attempt == 0:
+                            continue  # removed meanwhile: ensure_cache_path recreates it
+                        return  # still racing with a clear: this kernel stays in memory
+                    _degrade(self._directory,
+                             f"cannot write the kernel cache in {self._directory} ({exc})",
+                             failed=True)
+                    return
+                except Exception as exc:
+                    _degrade(self._directory,
+                             f"numba could not save a kernel in {self._directory} "
+                             f"({type(exc).__name__}: {exc})")
+                    return
+
+    _cache_classes = (_KernelCache, _Locator)
+    return _cache_classes
+
+
+def _attach_cache(dispatcher, py_func, path: Path, source: str) -> bool:
+    """Give ``dispatcher`` symgrad's disk cache for the entry at ``path``.
+
+    False (the dispatcher stays in memory only) when the directory is refused or
+    unwritable, or numba cannot set up its cache for it.
+    """
+    if not hasattr(dispatcher, "enable_caching"):  # NUMBA_DISABLE_JIT: a plain function
+        return False
+    kernel_cache, _ = _numba_cache_classes()
+    directory = path.parent
+    for attempt in range(2):
+        # The entry may have vanished since compile_kernel (another process cleared
+        # the cache or removed the directory): numba needs the file to key its cache.
+        if _store(directory, path.stem, source) is None:
+            return False
+        try:
+            dispatcher._cache = kernel_cache(py_func, directory)
+            return True
+        except FileNotFoundError:
+            if attempt == 0:
+                continue
+            return False
+        except Exception as exc:
+            _degrade(directory, f"numba cannot cache kernels in {directory} "
+                                f"({type(exc).__name__}: {exc})")
+            return False
+    return False
+
+
+def _release(name: str, module: types.ModuleType) -> None:
+    """A Kernel died: forget its module (and, for in-memory kernels, its source lines)."""
+    with _lock:
+        if sys.modules.get(name) is module:
+            del sys.modules[name]
+    filename = getattr(module, "__file__", "")
+    if filename.startswith("<symgrad kernel"):
+        import linecache
+
+        linecache.cache.pop(filename, None)
 
 
 class Kernel:
@@ -191,6 +401,7 @@ class Kernel:
         self.module = module
         self.path = path
         self._dispatchers: dict[str, Any] = {}
+        self._in_memory: set[str] = set()  # functions recompiled without the disk cache
         self._lock = threading.Lock()
 
     @property
@@ -205,48 +416,21 @@ class Kernel:
             with self._lock:
                 d = self._dispatchers.get(name)
                 if d is None:
-                    import numba
-
-                    options = dict(NUMBA_OPTIONS)
-                    if self.path is None:
-                        options["cache"] = False
-                    d = numba.njit(**options)(getattr(self.module, name))
+                    d = self._make_dispatcher(name)
                     self._dispatchers[name] = d
         return d
 
-    def __call__(self, args: tuple, out, threads: int = 1) -> None:
-        """Run the compiled loop kernel over all ``N = out.shape[1]`` points.
+    def _make_dispatcher(self, name: str):
+        import numba
 
-        Parameters
-        ----------
-        args : tuple of 1-D arrays of length N
-        out : ndarray, shape (n_rows, N)
-        threads : int
-            Split the points into chunks run on this many threads (the kernel releases
-            the GIL). 1 runs in the calling thread.
-        """
-        n = out.shape[1]
-        d = self._checked_call("kernel", (*args, out, 0, min(n, _FIRST_CHUNK)))
-        if n <= _FIRST_CHUNK:
-            return
-        if threads <= 1:
-            d(*args, out, _FIRST_CHUNK, n)
-            return
-        # More chunks than threads, taken dynamically from one shared iterator by the
-        # calling thread and the pool's threads alike: a thread slowed by another
-        # process on its core does not hold up the others for long. (next() on a list
-        # iterator is atomic under the GIL; the kernel itself releases the GIL.)
-        pending = iter(_chunks(_FIRST_CHUNK, n, threads * 2))
-
-        def work() -> None:
-            for lo, hi in pending:
-                d(*args, out, lo, hi)
-
-        pool = _pool(threads)
-        futures = [pool.submit(work) for _ in range(threads - 1)]
-        work()
-        for fut in futures:
-            fut.result()
+        options = {k: v for k, v in NUMBA_OPTIONS.items() if k != "cache"}
+        py_func = getattr(self.module, name)
+        d = numba.njit(**options)(py_func)
+        if NUMBA_OPTIONS.get("cache") and self.path is not None and name not in self._in_memory:
+            # Not numba's own cache=True: its locator is chosen here, and it raises
+            # ("no locator available") when the entry has vanished meanwhile.
+            _attach_cache(d, py_func, self.path, self.source)
+        return d
 
     def point(self, values: tuple, out) -> None:
         """Evaluate one point given as floats into column 0 of ``out``."""
@@ -274,18 +458,19 @@ class Kernel:
                 + " | ".join(line.strip() for line in str(exc).splitlines()[:4] if line.strip()),
                 source=self.source,
             ) from None
-        if self.path is None:
+        if self.path is None or name in self._in_memory:
             raise exc
-        # Anything else on a first call is numba failing to load its own cache files
-        # (truncated or corrupted index/data): drop them and compile afresh.
-        warnings.warn(
-            f"symgrad: numba's cached code for {self.path.name} could not be loaded "
-            f"({type(exc).__name__}: {exc}); recompiling it.",
-            SymgradWarning,
-            stacklevel=4,
+        # Disk-cache problems are handled inside _KernelCache; anything else failing a
+        # first call is retried once without the disk cache, after dropping numba's
+        # files for the entry (they may be what failed).
+        _warn(
+            f"symgrad: the first call of {name} in {self.path.name} failed "
+            f"({type(exc).__name__}: {exc}); dropping its cached code and compiling it "
+            "in memory."
         )
         _drop_numba_files(self.path.parent, self.module.__name__)
         with self._lock:
+            self._in_memory.add(name)
             self._dispatchers.pop(name, None)
 
     def cache_stats(self) -> dict[str, int]:
@@ -297,44 +482,11 @@ class Kernel:
         return {"hits": hits, "misses": misses}
 
 
-# The first chunk runs alone in the calling thread: it compiles (or loads) the kernel
-# for these argument types before any other thread calls it.
-_FIRST_CHUNK = 256
-# Smallest chunk handed to a thread: waking a thread costs tens of microseconds.
-_MIN_CHUNK = 16384
-_pool_lock = threading.Lock()
-_pools: dict[int, Any] = {}
-
-
 def default_threads() -> int:
-    """Threads for large inputs: ``$SYMGRAD_NUM_THREADS``, else the usable cores."""
-    env = os.environ.get("SYMGRAD_NUM_THREADS")
-    if env:
-        try:
-            return max(1, int(env))
-        except ValueError:
-            pass
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+    """Kept for existing imports; see ``symgrad._threads.default_threads``."""
+    from ._threads import default_threads as threads
 
-
-def _pool(threads: int):
-    with _pool_lock:
-        pool = _pools.get(threads)
-        if pool is None:
-            from concurrent.futures import ThreadPoolExecutor
-
-            pool = ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix="symgrad")
-            _pools[threads] = pool
-        return pool
-
-
-def _chunks(start: int, stop: int, count: int) -> list[tuple[int, int]]:
-    count = max(1, min(count, (stop - start) // _MIN_CHUNK or 1))
-    edges = [start + (stop - start) * k // count for k in range(count + 1)]
-    return [(edges[k], edges[k + 1]) for k in range(count)]
+    return threads()
 
 
 def _is_compiled(dispatcher, call_args) -> bool:
@@ -351,7 +503,8 @@ def compile_kernel(source: str) -> Kernel:
     """The Kernel for ``source``: from this process's memory, the disk cache, or new.
 
     numba compiles lazily, on the first call per argument types; this function writes
-    the cache entry and executes the module (cheap, no numba compilation).
+    the cache entry and executes the module (cheap, no numba compilation). The module
+    stays in ``sys.modules`` as long as the returned Kernel is alive.
     """
     key = kernel_key(source)
     with _lock:
@@ -372,6 +525,7 @@ def compile_kernel(source: str) -> Kernel:
                 len(source), None, source.splitlines(True), module.__file__
             )
         k = Kernel(source, key, module, path)
+        weakref.finalize(k, _release, name, module)
         _kernels[key] = k
         return k
 
@@ -387,22 +541,16 @@ def clear_cache(memory: bool = True) -> int:
     Returns
     -------
     int
-        Number of files removed. Only files symgrad created are touched.
+        Number of files removed. Only regular files with names symgrad generates are
+        touched: ``symgrad_<hash>.py`` entries and symgrad's temporary files in the
+        cache directory, and numba's ``symgrad_<hash>.*`` index and data files in its
+        real ``__pycache__``. Symbolic links are never followed (nor deleted).
     """
-    directory = cache_dir()
-    removed = 0
-    candidates = []
-    if directory.is_dir():
-        candidates += [p for p in directory.iterdir() if p.name.startswith((_PREFIX, _TMP_PREFIX))]
-        pycache = directory / "__pycache__"
-        if pycache.is_dir():
-            candidates += [p for p in pycache.iterdir() if p.name.startswith(_PREFIX)]
-    for p in candidates:
-        try:
-            p.unlink()
-            removed += 1
-        except OSError:
-            pass
+    removed = _cachedir.remove_own_files(
+        cache_dir(),
+        lambda name: _cachedir.is_entry_name(name) or _cachedir.is_tmp_name(name),
+        pycache=_cachedir.is_numba_name,
+    )
     if memory:
         with _lock:
             _kernels.clear()

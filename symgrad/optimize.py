@@ -1,11 +1,19 @@
 """Callables for ``scipy.optimize``, built from one Evaluator.
 
+>>> import numpy as np, scipy.optimize, symgrad
 >>> f = symgrad.compile("(1 - x)**2 + 100*(y - x**2)**2")
->>> res = scipy.optimize.minimize(**f.for_scipy(x0=[-1.2, 1.0]), method="trust-exact")
+>>> res = scipy.optimize.minimize(**f.for_scipy(x0=[-1.2, 1.0], method="trust-exact"))
+>>> np.round(res.x, 6)
+array([1., 1.])
 
->>> model = symgrad.compile("A*exp(-sigma*t)*sin(omega*t)", variables="A sigma omega", params="t")
+>>> model = symgrad.compile("A*exp(-sigma*t)*sin(omega*t)", variables="A sigma omega",
+...                         params="t")
+>>> t = np.linspace(0, 10, 200)
+>>> y = model(2.0, 0.3, 1.7, t=t)
 >>> fit = scipy.optimize.least_squares(
 ...     **model.for_least_squares({"t": t}, x0=[1, 0.1, 2], observed=y), method="lm")
+>>> np.round(fit.x, 6)
+array([2. , 0.3, 1.7])
 
 How it works
 ------------
@@ -27,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from ._bind import Binder, vector
 from .errors import InputError
 
 __all__ = ["minimize_kwargs", "least_squares_kwargs"]
@@ -40,47 +49,27 @@ _USES_HESS = frozenset(
 _USES_HESSP = frozenset({"newton-cg", "trust-ncg", "trust-constr", "trust-krylov"})
 
 
-def _names(evaluator) -> str:
-    return ", ".join(evaluator.variables) or "(none)"
-
-
 def _require_scalar(evaluator, what: str, hint: str) -> None:
     if evaluator.is_vector:
         raise InputError(
             f"{what} needs a scalar formula; this evaluator has {evaluator.n_outputs} "
             f"formulas. {hint}"
         )
-    if evaluator.n_variables == 0:
-        raise InputError(f"{what} needs at least one variable to optimize; the formula has none.")
 
 
 def _x0(evaluator, x0, what: str = "x0") -> np.ndarray:
-    n = evaluator.n_variables
-    try:
-        arr = np.array(x0, dtype=np.float64).reshape(-1)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"{what} must be {n} numbers ({_names(evaluator)}): {exc}") from None
-    if arr.size != n:
-        raise InputError(
-            f"{what} must have {n} entries, one per variable ({_names(evaluator)}), "
-            f"got {arr.size}."
-        )
-    return arr
+    return vector(x0, evaluator.n_variables, evaluator.variables, what)
 
 
-def _fixed_params(evaluator, params: Mapping[str, Any], *, scalar: bool) -> dict[str, Any]:
-    """Check parameter names (and, for minimize, that each is one number)."""
-    out: dict[str, Any] = {}
-    for name, value in params.items():
-        if name in evaluator.variables:
-            raise InputError(
-                f"{name!r} is a variable of this formula (variables: {_names(evaluator)}), "
-                "so it is optimized, not fixed; pass its start value in x0."
-            )
-        if name not in evaluator.params:
-            known = ", ".join(evaluator.params) or "(none)"
-            raise InputError(f"unknown parameter {name!r}; this formula's parameters are {known}.")
-        if scalar:
+def _fixed_params(evaluator, params: Mapping[str, Any], *, scalar: bool, param_fix: str):
+    """Check parameter names and that none is missing (and, for minimize, one number each)."""
+    binder = Binder(evaluator.variables, evaluator.params)
+    out = binder.param_values(
+        params, variable_fix="it is optimized, so pass its start value in x0",
+        param_fix=param_fix,
+    )
+    if scalar:
+        for name, value in out.items():
             arr = np.asarray(value)
             if arr.size != 1 or arr.dtype.kind not in "fiub":
                 raise InputError(
@@ -88,8 +77,7 @@ def _fixed_params(evaluator, params: Mapping[str, Any], *, scalar: bool) -> dict
                     f"must be a scalar), got {type(value).__name__} of shape {arr.shape}. "
                     "To fit a model to data, use for_least_squares."
                 )
-            value = float(arr.reshape(()))
-        out[name] = value
+            out[name] = float(arr.reshape(()))
     return out
 
 
@@ -100,22 +88,12 @@ class _Point:
 
     def __init__(self, evaluator):
         self.n = evaluator.n_variables
-        self.names = _names(evaluator)
+        self.names = evaluator.variables
 
     def __call__(self, x, what: str = "x") -> list[float]:
-        if type(x) is np.ndarray and x.ndim == 1 and x.dtype == np.float64:
-            vals = x.tolist()
-        else:
-            try:
-                vals = np.asarray(x, dtype=np.float64).reshape(-1).tolist()
-            except (TypeError, ValueError) as exc:
-                raise InputError(f"{what} must be {self.n} numbers ({self.names}): {exc}") from None
-        if len(vals) != self.n:
-            raise InputError(
-                f"{what} must have {self.n} entries, one per variable ({self.names}), "
-                f"got {len(vals)}."
-            )
-        return vals
+        if type(x) is np.ndarray and x.ndim == 1 and x.dtype == np.float64 and x.size == self.n:
+            return x.tolist()  # the optimizer's own vector: the cheap path
+        return vector(x, self.n, self.names, what).tolist()
 
 
 def minimize_kwargs(evaluator, x0=None, **params) -> dict:
@@ -163,13 +141,12 @@ def minimize_kwargs(evaluator, x0=None, **params) -> dict:
     params = dict(params)
     method = params.pop("method", None) if "method" not in evaluator.params else None
     want_hessp = params.pop("hessp", False) if "hessp" not in evaluator.params else False
-    fixed = _fixed_params(evaluator, params, scalar=True)
-    missing = [p for p in evaluator.params if p not in fixed]
-    if missing:
-        raise InputError(
-            f"missing parameter {missing[0]!r}: pass {missing[0]}=<number> to fix it "
-            "during the optimization."
-        )
+    if evaluator.n_variables == 0:
+        raise InputError("minimize needs at least one variable to optimize; the formula has none.")
+    fixed = _fixed_params(
+        evaluator, params, scalar=True,
+        param_fix="pass {name}=<number> to fix it during the optimization",
+    )
     if method is not None and not isinstance(method, str) and not callable(method):
         raise InputError(
             f"method must be the name of a scipy.optimize.minimize method (or a callable "
@@ -287,13 +264,10 @@ def least_squares_kwargs(evaluator, data, x0=None, *, observed=None, **params) -
     overlap = sorted(set(data) & set(params))
     if overlap:
         raise InputError(f"parameter {overlap[0]!r} was given both in data and by keyword.")
-    inputs = _fixed_params(evaluator, {**data, **params}, scalar=False)
-    missing = [p for p in evaluator.params if p not in inputs]
-    if missing:
-        raise InputError(
-            f"missing parameter {missing[0]!r}: put its samples in data "
-            f"(data={{{missing[0]!r}: array}}) or pass {missing[0]}=<value>."
-        )
+    inputs = _fixed_params(
+        evaluator, {**data, **params}, scalar=False,
+        param_fix="put its samples in data (data={{'{name}': array}}) or pass {name}=<value>",
+    )
     dtype = evaluator.dtype
     arrays = {}
     for name, value in inputs.items():

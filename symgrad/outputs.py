@@ -48,6 +48,10 @@ __all__ = [
 
 #: Highest derivative order ``derivative`` accepts (symbolic size grows fast beyond).
 MAX_ORDER = 12
+#: Most distinct partial derivatives one ``derivative`` request may derive.
+MAX_DISTINCT_PARTIALS = 20_000
+#: Most entries per point of a ``derivative`` tensor (``n**order``).
+MAX_TENSOR_ENTRIES = 1_000_000
 
 # One finite-difference term: (sign, flat index into the base output, variable index).
 Term = tuple[int, int, int]
@@ -302,6 +306,22 @@ def _hvp_entries(d, arg):
     return [((k,), d.guarded(e)) for k, e in enumerate(d.hvp())]
 
 
+def _tensor_check(n, m, is_vector, order):
+    import math
+
+    if is_vector:
+        return "is defined for scalar formulas only."
+    distinct = math.comb(n + order - 1, order)
+    if distinct > MAX_DISTINCT_PARTIALS or n**order > MAX_TENSOR_ENTRIES:
+        return (
+            f"of order {order} in {n} variables is too large: {distinct} distinct partial "
+            f"derivatives and {n}**{order} = {n**order} entries per point (the limits are "
+            f"{MAX_DISTINCT_PARTIALS} and {MAX_TENSOR_ENTRIES}). Ask for fewer variables "
+            "(f.partial(...) for single entries) or a lower order."
+        )
+    return None
+
+
 def _tensor_entries(d, order):
     return [
         (_symmetric_positions(idx, d.n), d.guarded(e) if order else e)
@@ -392,7 +412,7 @@ _KINDS = [
     OutputKind("hvp", "Hessian-vector product H @ direction", _scalar(),
                lambda d, a: (d.n,), _hvp_entries, _label_hvp,
                extra_inputs=lambda d: d.direction()),
-    OutputKind("derivative", "every partial derivative of one order", _scalar(),
+    OutputKind("derivative", "every partial derivative of one order", _tensor_check,
                lambda d, order: (d.n,) * order, _tensor_entries, _label_tensor,
                needs_order=True),
     OutputKind("laplacian", "sum of the second derivatives by each variable", _scalar(),

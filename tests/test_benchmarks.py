@@ -95,3 +95,25 @@ def test_skipped_competitor_is_not_an_error(tmp_path):
     finally:
         columns.all_columns = orig
     assert "not installed" in r["skipped"] and r["ops"] == {}
+
+
+def test_quick_runs_never_overwrite_the_committed_results():
+    from benchmarks import run
+
+    results = Path(run.__file__).parent / "results"
+    before = {p.name: p.stat().st_mtime_ns for p in results.glob("results.*")}
+    with pytest.raises(SystemExit) as exc:
+        run.main(["--quick", "--out", str(results)])
+    assert exc.value.code == 2
+    assert {p.name: p.stat().st_mtime_ns for p in results.glob("results.*")} == before
+
+
+def test_skip_hints_name_what_installs_the_tool(monkeypatch):
+    import importlib.util
+
+    from benchmarks import columns
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    assert '".[bench,torch]"' in columns.Torch().skip_reason()
+    assert "symjit" in columns.Symjit().skip_reason()
+    assert '".[bench]"' in columns.Jax().skip_reason()

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import errno
+import gc
 import json
 import os
+import shutil
+import stat
 import subprocess
 import sys
 import textwrap
+import time
+import types
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import symgrad
+from symgrad import _cachedir
 from symgrad import kernel as kernel_module
 from symgrad.evaluator import Evaluator
 from symgrad.parse import parse
@@ -130,3 +138,297 @@ def test_unwritable_cache_dir_compiles_in_memory(tmp_path, monkeypatch):
             np.testing.assert_allclose(fresh_gradient("exp(x)*y**2 + 0*x"), EXPECTED, rtol=1e-15)
     finally:
         kernel_module._kernels.clear()
+
+
+# -- 1. clear_cache never follows links ------------------------------------------------------
+
+HEX = "0123456789abcdef" * 2
+NUMBA_LIKE = [
+    f"symgrad_{HEX}.kernel-8.py311.nbi",
+    f"symgrad_{HEX}.kernel-8.py311.1.nbc",
+    f"symgrad_{HEX}.kernel_point-16.py311.nbi.tmp.0123abcd",
+]
+
+
+def test_clear_cache_never_follows_symlinks(tmp_path, monkeypatch):
+    cache, victims = tmp_path / "cache", tmp_path / "victims"
+    cache.mkdir(mode=0o700)
+    victims.mkdir()
+    for name in [*NUMBA_LIKE, f"symgrad_{HEX}.py", "important.txt"]:
+        (victims / name).write_text("victim")
+    (cache / "__pycache__").symlink_to(victims, target_is_directory=True)
+    (cache / f"symgrad_{'f' * 32}.py").symlink_to(victims / f"symgrad_{HEX}.py")
+    (cache / f"symgrad_{'e' * 32}.py").mkdir()  # a directory with an entry's name
+    (cache / "symgrad_notes.txt").write_text("mine")  # symgrad_ prefix, not our name
+    monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(cache))
+    before = sorted(p.name for p in victims.iterdir())
+
+    assert symgrad.clear_cache() == 0
+    kernel_module._drop_numba_files(cache, f"symgrad_{HEX}")
+    assert sorted(p.name for p in victims.iterdir()) == before
+    assert (cache / "symgrad_notes.txt").exists()
+    assert (cache / f"symgrad_{'f' * 32}.py").is_symlink()
+    # And numba is never handed the symlinked __pycache__: the kernel stays in memory.
+    with pytest.warns(symgrad.SymgradWarning, match="symbolic link"):
+        k = kernel_module.compile_kernel("def kernel():\n    return 11\n")
+    assert k.path is None and k.python() == 11
+    assert sorted(p.name for p in victims.iterdir()) == before
+
+
+def test_clear_cache_removes_symgrad_temp_and_numba_files(private_cache):
+    (private_cache / "__pycache__").mkdir(exist_ok=True)
+    ours = [private_cache / f"symgrad_{HEX}.py", private_cache / ".symgrad-tmp-abc_12.py"]
+    ours += [private_cache / "__pycache__" / name for name in NUMBA_LIKE]
+    for p in ours:
+        p.write_text("x")
+    other = private_cache / "__pycache__" / "mymodule.cpython-311.pyc"
+    other.write_text("x")
+    assert symgrad.clear_cache() == len(ours)
+    assert not any(p.exists() for p in ours) and other.exists()
+
+
+# -- 2. private directories only -------------------------------------------------------------
+
+TRIVIAL = "def kernel():\n    return {}\n"
+
+
+def test_cache_directories_are_created_private(tmp_path, monkeypatch):
+    cache = tmp_path / "a" / "b" / "cache"
+    monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(cache))
+    old = os.umask(0o002)
+    try:
+        k = kernel_module.compile_kernel(TRIVIAL.format(21))
+    finally:
+        os.umask(old)
+    assert k.path is not None and k.path.parent == cache
+    for d in (tmp_path / "a", tmp_path / "a" / "b", cache, cache / "__pycache__"):
+        assert stat.S_IMODE(d.stat().st_mode) == 0o700, d
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+@pytest.mark.parametrize("mode, where", [(0o777, "."), (0o775, "."), (0o777, "__pycache__")])
+def test_writable_by_others_cache_dir_is_refused(tmp_path, monkeypatch, mode, where):
+    cache = tmp_path / "shared"
+    (cache / "__pycache__").mkdir(parents=True)
+    os.chmod(cache, 0o700)
+    os.chmod(cache / "__pycache__", 0o700)
+    os.chmod(cache / where, mode)
+    monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(cache))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if mode == 0o775:  # one real kernel: it must still work
+            np.testing.assert_allclose(fresh_gradient("x*y + 3"), [3.0, 0.5], rtol=1e-15)
+        kernels = [kernel_module.compile_kernel(TRIVIAL.format(k)) for k in range(3)]
+    assert [k.python() for k in kernels] == [0, 1, 2]
+    assert all(k.path is None for k in kernels)
+    messages = [str(w.message) for w in caught if issubclass(w.category, symgrad.SymgradWarning)]
+    assert len(messages) == 1 and "writable by other users" in messages[0], messages
+    assert sorted(p.name for p in cache.rglob("*")) == ["__pycache__"]  # nothing written
+    kernel_module._kernels.clear()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX ownership")
+def test_cache_dir_owned_by_another_user_is_refused(tmp_path, monkeypatch):
+    cache = tmp_path / "theirs"
+    cache.mkdir(mode=0o700)
+    if os.getuid() == 0:
+        os.chown(cache, 4242, -1)
+    else:  # pretend to be someone else: the directory is then "another user's"
+        real = os.getuid()
+        monkeypatch.setattr(os, "getuid", lambda: real + 1)
+    monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(cache))
+    with pytest.warns(symgrad.SymgradWarning, match="owned by another user"):
+        k = kernel_module.compile_kernel(TRIVIAL.format(31))
+    assert k.path is None and k.python() == 31
+    assert not list(cache.iterdir())
+
+
+# -- 3. where the cache is -------------------------------------------------------------------
+
+
+@pytest.fixture
+def clean_env(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    for name in ("SYMGRAD_CACHE_DIR", "XDG_CACHE_HOME", "LOCALAPPDATA"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(_cachedir, "_resolved", {})
+    monkeypatch.chdir(tmp_path)
+    return home
+
+
+@pytest.mark.parametrize("value", ["", "rel", "./rel/x"])
+def test_empty_or_relative_xdg_cache_home_is_ignored(clean_env, monkeypatch, value):
+    monkeypatch.setattr(_cachedir, "sys", types.SimpleNamespace(platform="linux"))
+    monkeypatch.setenv("XDG_CACHE_HOME", value)
+    assert symgrad.cache_dir() == clean_env / ".cache" / "symgrad"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(clean_env / "xdg"))
+    assert symgrad.cache_dir() == clean_env / "xdg" / "symgrad"
+
+
+@pytest.mark.parametrize("value", ["", "rel"])
+def test_empty_or_relative_localappdata_is_ignored(clean_env, monkeypatch, value):
+    monkeypatch.setattr(_cachedir, "sys", types.SimpleNamespace(platform="win32"))
+    monkeypatch.setenv("LOCALAPPDATA", value)
+    assert symgrad.cache_dir() == clean_env / "AppData" / "Local" / "symgrad" / "Cache"
+
+
+def test_symgrad_cache_dir_empty_is_unset_and_relative_is_pinned(clean_env, monkeypatch, tmp_path):
+    monkeypatch.setattr(_cachedir, "sys", types.SimpleNamespace(platform="linux"))
+    monkeypatch.setenv("SYMGRAD_CACHE_DIR", "")
+    assert symgrad.cache_dir() == clean_env / ".cache" / "symgrad"
+    monkeypatch.setenv("SYMGRAD_CACHE_DIR", "relcache")
+    assert symgrad.cache_dir() == tmp_path / "relcache"
+    monkeypatch.chdir(clean_env)  # resolved once: a later chdir does not move the cache
+    assert symgrad.cache_dir() == tmp_path / "relcache"
+    assert symgrad.cache_dir().is_absolute()
+
+
+# -- 4. the cache vanishing under a running process ------------------------------------------
+
+
+def test_cache_dir_removed_before_first_call(tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(cache))
+    real = kernel_module.compile_kernel
+
+    def compile_then_remove(source):
+        k = real(source)
+        shutil.rmtree(cache)
+        return k
+
+    monkeypatch.setattr(kernel_module, "compile_kernel", compile_then_remove)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_allclose(fresh_gradient("x*y + 4"), [3.0, 0.5], rtol=1e-15)
+    # Recreated (privately) and cached after all.
+    assert stat.S_IMODE(cache.stat().st_mode) == 0o700
+    assert list(cache.glob("symgrad_*.py")) and list(cache.glob("__pycache__/*.nbi"))
+    kernel_module._kernels.clear()
+
+
+CLEARER = textwrap.dedent(
+    """
+    import os, sys, time
+    import symgrad
+    stop = sys.argv[1]
+    open(stop + ".ready", "w").close()
+    end = time.monotonic() + 120
+    while time.monotonic() < end and not os.path.exists(stop):
+        symgrad.clear_cache()
+    """
+)
+
+
+def test_compiling_while_another_process_clears_the_cache(tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(cache))
+    stop = tmp_path / "stop"
+    clearer = subprocess.Popen([sys.executable, "-c", CLEARER, str(stop)],
+                               env=dict(os.environ))
+    try:
+        deadline = time.monotonic() + 120
+        while not Path(str(stop) + ".ready").exists() and clearer.poll() is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", symgrad.SymgradWarning)  # allowed, not required
+            for k in range(10):
+                f = Evaluator(parse(f"x*y + {k + 10}"), parallel=False)
+                np.testing.assert_allclose(f.gradient(0.5, 3.0), [3.0, 0.5], rtol=1e-15)
+                assert f(np.full(300, 2.0), np.full(300, 3.0))[0] == 6.0 + k + 10
+    finally:
+        stop.touch()
+        clearer.wait(timeout=60)
+        kernel_module._kernels.clear()
+    assert clearer.returncode == 0
+
+
+# -- 5. a full or failing disk ---------------------------------------------------------------
+
+
+def _enospc(*args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_full_disk_for_numba_files_warns_once_and_compiles_in_memory(private_cache, monkeypatch):
+    from numba.core import caching
+
+    monkeypatch.setattr(caching.IndexDataCacheFile, "save", _enospc)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        np.testing.assert_allclose(fresh_gradient("x*y + 6"), [3.0, 0.5], rtol=1e-15)
+        np.testing.assert_allclose(fresh_gradient("x*y + 7"), [3.0, 0.5], rtol=1e-15)
+    messages = [str(w.message) for w in caught if issubclass(w.category, symgrad.SymgradWarning)]
+    assert len(messages) == 1 and "No space left" in messages[0], messages
+    assert not list(private_cache.rglob("*.nbi"))
+
+
+def test_full_disk_for_entries_warns_once(private_cache, monkeypatch):
+    monkeypatch.setattr(kernel_module, "_atomic_write", _enospc)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        kernels = [kernel_module.compile_kernel(TRIVIAL.format(40 + k)) for k in range(3)]
+    assert [k.python() for k in kernels] == [40, 41, 42]
+    assert all(k.path is None for k in kernels)
+    assert len([w for w in caught if issubclass(w.category, symgrad.SymgradWarning)]) == 1
+
+
+REPAIR = textwrap.dedent(
+    """
+    import warnings
+    import numpy as np
+    warnings.simplefilter("always")
+    import symgrad
+    f = symgrad.compile("exp(x)*y**2", parallel=False)
+    f.gradient(0.5, 3.0)
+    f.gradient(np.full(300, 0.5), np.full(300, 3.0))
+    """
+)
+
+
+def test_repaired_entry_is_silent_in_the_next_process(private_cache):
+    fresh_gradient()  # kernel_point and kernel of one entry, cached here
+    Evaluator(parse("exp(x)*y**2"), parallel=False).gradient(np.full(300, 0.5), np.full(300, 3.0))
+    pycache = private_cache / "__pycache__"
+    indexes = sorted(pycache.glob("*.nbi"))
+    assert len(indexes) == 2
+    indexes[0].write_bytes(b"\x00garbage")  # one function's index, the other's data
+    for data in pycache.glob("*.nbc"):
+        if not data.name.startswith(indexes[0].name[: -len(".nbi")]):
+            data.write_bytes(data.read_bytes()[:30])
+    env = dict(os.environ, SYMGRAD_CACHE_DIR=str(private_cache))
+
+    def run() -> str:
+        done = subprocess.run([sys.executable, "-c", REPAIR], env=env, capture_output=True,
+                              text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        return done.stderr
+
+    assert run().count("could not be loaded") == 2
+    assert "SymgradWarning" not in run()
+
+
+# -- 6. kernels are released with their evaluators -------------------------------------------
+
+
+def test_kernels_and_modules_are_released(private_cache, monkeypatch):
+    import symgrad.api
+
+    monkeypatch.setattr(symgrad.evaluator, "CACHE_SIZE", 3)
+    monkeypatch.setattr(symgrad.evaluator, "_cache", type(symgrad.evaluator._cache)())
+    gc.collect()
+    kernels_before = len(kernel_module._kernels)
+    modules_before = sum(1 for name in sys.modules if name.startswith("symgrad_"))
+    for k in range(24):
+        f = symgrad.compile(f"x*y + {k + 100}", parallel=False)
+        assert f(np.array([2.0]), np.array([3.0]))[0] == 6.0 + k + 100
+    del f
+    gc.collect()
+    modules = sum(1 for name in sys.modules if name.startswith("symgrad_"))
+    assert len(kernel_module._kernels) - kernels_before <= 6
+    assert modules - modules_before <= 6
+    g = symgrad.compile("x*y + 100", parallel=False)  # dropped long ago: rebuilt from disk
+    assert g(np.array([2.0]), np.array([3.0]))[0] == 106.0
+    assert g.gradient(2.0, 3.0).tolist() == [3.0, 2.0]

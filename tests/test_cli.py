@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -40,15 +41,15 @@ def test_ascii_fallback_instead_of_crash():
     rc, out, err = run("hessian", "sqrt(x)/y", env_extra={"LANG": "C", "LC_ALL": "C"},
                        encoding="ascii")
     assert rc == 0, err
-    assert "d2f/dxdy = " in out and out.isascii()
+    assert "d^2f/dxdy = " in out and out.isascii()  # labels: symgrad.outputs
     assert "/ x" in out  # SymPy's ASCII square root
 
 
 def test_hessian_latex():
     rc, out, err = run("hessian", "x**2*sin(y)", "--format", "latex")
     assert rc == 0, err
-    assert r"\frac{\partial^{2} f}{\partial x \partial y} = 2 x \cos{\left(y \right)}" in out
-    assert r"\frac{\partial^{2} f}{\partial x^{2}} = 2 \sin{\left(y \right)}" in out
+    assert r"\frac{\partial ^{2} f}{\partial x \partial y} = 2 x \cos{\left(y \right)}" in out
+    assert r"\frac{\partial ^{2} f}{\partial x^{2}} = 2 \sin{\left(y \right)}" in out
 
 
 def test_jacobian_plain_with_vars():
@@ -235,7 +236,8 @@ def test_user_errors_in_process(capsys, args, message):
 
 
 @pytest.mark.parametrize(
-    "command", ["grad", "gradient", "hessian", "jacobian", "value", "check", "source"]
+    "command", ["grad", "gradient", "hessian", "jacobian", "value", "laplacian", "divergence",
+                "curl", "check", "source"]
 )
 def test_every_command_has_help_with_example(capsys, command):
     from symgrad.cli import main
@@ -258,3 +260,296 @@ def test_python_format_renames_keywords():
     namespace: dict = {}
     exec(out, namespace)  # noqa: S102 (our own generated code)
     np.testing.assert_allclose(namespace["gradient"](2.0, 3.0), [9.0, 12.0])
+
+
+# ------------------------------------------------- commands from the output registry
+
+
+def test_new_commands_print_from_the_registry(capsys):
+    from symgrad.cli import main
+
+    assert main(["laplacian", "x**2*y + y**3", "--format", "plain"]) == 0
+    assert capsys.readouterr().out == "laplacian(f) = 8*y\n"
+    assert main(["divergence", "x*y", "y**2", "--format", "plain"]) == 0
+    assert capsys.readouterr().out == "div(F) = 3*y\n"
+    assert main(["curl", "y*z", "x*y", "x**2", "--format", "plain"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "curl(F)_x = 0", "curl(F)_y = -2*x + y", "curl(F)_z = y - z"]
+    assert main(["curl", "--vars", "x,y", "--", "-y", "x"]) == 0  # 2-D: the scalar curl
+    assert capsys.readouterr().out == "(∇×F)_z = 2\n"
+
+
+def _exec_function(code: str, name: str):
+    namespace: dict = {}
+    exec(code, namespace)  # noqa: S102 (our own generated code)
+    return namespace[name]
+
+
+# command, formulas, function name, point, expected per-point result
+MATRIX = [
+    ("value", ["x**2*y"], "value", (2.0, 3.0), 12.0),
+    ("value", ["x*y", "x+y"], "value", (2.0, 3.0), [6.0, 5.0]),
+    ("grad", ["x**2*y"], "gradient", (2.0, 3.0), [12.0, 4.0]),
+    ("jacobian", ["x*y", "sin(x)+y"], "jacobian", (0.0, 3.0), [[3.0, 0.0], [1.0, 1.0]]),
+    ("hessian", ["x**2*y"], "hessian", (2.0, 3.0), [[6.0, 4.0], [4.0, 0.0]]),
+    ("hessian", ["x*y", "x**2"], "hessian", (2.0, 3.0),
+     [[[0.0, 1.0], [1.0, 0.0]], [[2.0, 0.0], [0.0, 0.0]]]),
+    ("laplacian", ["x**2*y + y**3"], "laplacian", (2.0, 3.0), 6.0 + 18.0),
+    ("divergence", ["x*y", "y**2"], "divergence", (2.0, 3.0), 9.0),
+    ("curl", ["x*y", "x**2"], "curl", (2.0, 3.0), 2.0),
+    ("curl", ["y*z", "x*y", "x**2"], "curl", (2.0, 3.0, 5.0), [0.0, -1.0, -2.0]),
+]
+
+
+@pytest.mark.parametrize("command, formulas, name, point, expected", MATRIX)
+def test_every_command_in_every_format(capsys, command, formulas, name, point, expected):
+    from symgrad.cli import main
+
+    for fmt in ("pretty", "plain", "latex"):
+        for extra in ([], ["--cse"], ["--json"]):
+            assert main([command, *formulas, "--format", fmt, *extra]) == 0, (fmt, extra)
+            out = capsys.readouterr().out
+            assert out.strip()
+            if "--json" in extra:
+                assert name in json.loads(out)
+    for extra in ([], ["--cse"]):
+        assert main([command, *formulas, "--format", "python", *extra]) == 0
+        fn = _exec_function(capsys.readouterr().out, name)
+        np.testing.assert_allclose(fn(*point), expected, atol=1e-14)
+        # broadcasting: a column of points against a scalar
+        column = np.array([point[0], point[0] + 1.0])
+        result = fn(column, *point[1:])
+        assert result.shape == (2, *np.shape(expected))
+        np.testing.assert_allclose(result[0], expected, atol=1e-14)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("grad", "x*y", "x"), "gradient is defined for scalar formulas only. Use jacobian"),
+        (("curl", "x*y"), "curl needs a vector field"),
+        (("curl", "x", "y", "z", "w"), "curl is defined for vector fields of 2 or 3"),
+        (("divergence", "x*y", "x", "y"), "divergence needs a vector field"),
+        (("laplacian", "x*y", "x"), "laplacian is defined for scalar formulas only"),
+        (("grad", "-x**2"), "goes after '--'"),
+        (("grad", "x*polygamma(20, x)", "--format", "python"), "symgrad: error:"),
+    ],
+)
+def test_kind_errors_are_one_line(capsys, args, message):
+    from symgrad.cli import main
+
+    assert main(list(args)) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+# ------------------------------------------------- generated Python: no user text
+
+
+HOSTILE = [
+    "x # \n + y",
+    'x # """; import os; x = """\n + y',
+    "x # '''; import os #\n*y",
+    "x # \u2028import os",
+    "x # \u0085import os\n + y",
+    "x # \u2029\r\nimport os",
+    'x"""; import os; """',
+    "x\\\nimport os",
+]
+
+
+@pytest.mark.parametrize("formula", HOSTILE)
+def test_python_format_contains_no_formula_text(capsys, formula):
+    import ast
+
+    from symgrad.cli import main
+
+    for command in ("grad", "value", "hessian"):
+        for extra in ([], ["--cse"]):
+            rc = main([command, formula, "--format", "python", *extra])
+            captured = capsys.readouterr()
+            if rc == 2:  # rejected by the parser: one message, no code
+                assert captured.out == "" and "symgrad: error:" in captured.err
+                continue
+            assert rc == 0, captured.err
+            code = captured.out
+            assert not re.search(r"\bos\b|\bimport os", code)
+            assert "#" not in code and "\u2028" not in code and "\u0085" not in code
+            tree = ast.parse(code)
+            *imports, func = tree.body
+            assert all(isinstance(node, ast.Import) for node in imports)
+            assert [alias.name for node in imports for alias in node.names] == ["numpy"]
+            assert isinstance(func, ast.FunctionDef)
+            doc, *body = func.body
+            assert isinstance(doc, ast.Expr) and isinstance(doc.value, ast.Constant)
+            assert "import" not in doc.value.value
+            assert all(isinstance(s, ast.Assign) for s in body[:-1])
+            assert isinstance(body[-1], ast.Return)
+            strings = [n for n in ast.walk(func) if isinstance(n, ast.Constant)
+                       and isinstance(n.value, str)]
+            assert strings == [doc.value]
+            # the only names: the user's (validated identifiers) and symgrad's own
+            params = {a.arg for a in func.args.args}
+            names = {n.id for n in ast.walk(func) if isinstance(n, ast.Name)}
+            assert names <= params | {"_np", "_out"} | {f"_t{k}" for k in range(50)}
+            fn = _exec_function(code, func.name)
+            assert np.all(np.isfinite(fn(*([1.5] * len(params)))))
+
+
+def test_python_format_keeps_its_names_apart_from_the_users(capsys):
+    import sympy
+
+    from symgrad import compile as sg_compile
+    from symgrad.cli import main
+    from symgrad.derive import Derivatives
+    from symgrad.parse import parse
+
+    # names of modules and helpers; the evaluator takes these: compare with it
+    formula = "numpy*sin(x) + np*cos(math)**2 + sp*exp(t0 / 4)"
+    ev = sg_compile(formula)
+    point = dict(zip(ev.variables, [0.3, 0.7, -1.2, 0.4, 2.0, 0.9]))
+    for command, kind in (("grad", "gradient"), ("hessian", "hessian"), ("value", "value")):
+        for extra in ([], ["--cse"]):
+            assert main([command, formula, "--format", "python", *extra]) == 0
+            fn = _exec_function(capsys.readouterr().out, kind)
+            expected = ev.evaluate_python([kind], **point)[0]
+            np.testing.assert_allclose(fn(**point), expected, rtol=1e-14)
+    # names the evaluator reserves (out), the printer's own (_np, _t0), keywords
+    formula = "out*_np + lambda*lambda_*_t0 + _out**2 + sin(_t1)"
+    assert main(["grad", formula, "--format", "python", "--cse"]) == 0
+    fn = _exec_function(capsys.readouterr().out, "gradient")
+    parsed = parse(formula)
+    values = [0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5]
+    d = Derivatives(parsed.exprs, parsed.variables)
+    subs = dict(zip(parsed.variables, values))
+    expected = [float(g.subs(subs)) for g in d.jacobian()[0]]
+    np.testing.assert_allclose(fn(*values), expected, rtol=1e-14)
+    assert sympy  # noqa: B018
+
+
+# ---------------------------------------------------------- messages in CLI words
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("grad", "a*x", "--vars", "x"), "add 'a' to --vars or --params"),
+        (("grad", "2"), "pass --vars x"),
+        (("grad", "x", "--vars", "x,x"), "--vars: 'x' is listed twice"),
+        (("grad", "x", "--params", "a,a"), "--params: 'a' is listed twice"),
+        (("grad", "x*a", "--vars", "x", "--params", "x"), "in both --vars and --params"),
+        (("check", "a*x", "--params", "a", "--domain", "x=0:1"), "pass --param a=VALUE"),
+        (("check", "x*y", "--domain", "x=0:1"), "--domain has no range for variable 'y'"),
+        (("check", "x*y", "--domain", "x=1:0,y=0:1"), "--domain x = (1.0, 0.0)"),
+        (("check", "x", "--domain=0:1", "--derivatives", ","), "--derivatives gradient"),
+    ],
+)
+def test_messages_name_cli_options(capsys, args, message):
+    from symgrad.cli import main
+
+    assert main(list(args)) == 2
+    err = capsys.readouterr().err
+    assert message in err, err
+    for python_word in ("variables=", "params=", "param_values", "domain[", "domain={"):
+        assert python_word not in err
+
+
+# ------------------------------------------------------------ constants in options
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("grad", "x", "--at", "x=pi**pi**pi**pi**pi"), "too large"),
+        (("grad", "x", "--at", "x=10**10**10"), "too large"),
+        (("grad", "x", "--at", "x=exp(1000)"), "too large"),
+        (("grad", "x", "--at", "x=(-8)**(1/3)"), "not a real number"),
+        (("grad", "x", "--at", "x=__import__('os')"), "is not a number"),
+        (("check", "x", "--domain=0:exp(exp(10))"), "too large"),
+        (("check", "x", "--domain=y:1"), "it has names in it"),
+    ],
+)
+def test_constants_are_bounded_one_line_errors(capsys, args, message):
+    from symgrad.cli import main
+
+    assert main(list(args)) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_constant_values_and_commas_in_brackets():
+    from symgrad.cli.commands import _number, _pairs
+
+    assert _number("atan2(1, 1)*4", "--at x") == np.pi
+    assert _number("-sqrt(2)", "--at x") == -np.sqrt(2.0)
+    assert _number("2**-2000", "--at x") == 0.0
+    assert _pairs(["x=atan2(1,1),y=max(1,2,3)", "z=4"], "--at") == {
+        "x": "atan2(1,1)", "y": "max(1,2,3)", "z": "4"}
+
+
+# ------------------------------------------------- the process: exit codes, streams
+
+
+def test_closed_full_and_broken_stdout_exit_without_traceback():
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+    cmd = [sys.executable, "-m", "symgrad", "grad", "x*y"]
+    # stdout closed (>&-): one message, exit 2
+    done = subprocess.run(["sh", "-c", '"$@" >&-', "sh", *cmd], capture_output=False,
+                          stderr=subprocess.PIPE, timeout=120, env=env, text=True)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == "symgrad: error: cannot write the output: standard output is closed.\n"
+    # a full disk: one message, exit 2
+    if os.path.exists("/dev/full"):
+        with open("/dev/full", "w") as full:
+            done = subprocess.run(cmd + ["--format", "python"], stdout=full,
+                                  stderr=subprocess.PIPE, timeout=120, env=env, text=True)
+        assert done.returncode == 2, done.stderr
+        assert done.stderr == ("symgrad: error: cannot write the output: "
+                               "No space left on device.\n")
+    # the reader is gone (symgrad ... | head): quiet, exit 141 (128 + SIGPIPE)
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        done = subprocess.run(cmd, stdout=write, stderr=subprocess.PIPE, timeout=120,
+                              env=env, text=True)
+    finally:
+        os.close(write)
+    assert done.returncode == 141 and done.stderr == ""
+
+
+def test_internal_errors_exit_3_without_traceback(capsys, monkeypatch):
+    from symgrad.cli import commands, main
+
+    def broken(args, out):
+        raise KeyError("boom")
+
+    monkeypatch.setitem(commands._COMMANDS, "grad", broken)
+    monkeypatch.delenv("SYMGRAD_DEBUG", raising=False)
+    assert main(["grad", "x"]) == 3
+    err = capsys.readouterr().err
+    assert err.startswith("symgrad: internal error: KeyError: 'boom'")
+    assert "please report" in err and "Traceback" not in err and len(err.splitlines()) == 1
+    monkeypatch.setenv("SYMGRAD_DEBUG", "1")
+    assert main(["grad", "x"]) == 3
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "symgrad: internal error: KeyError" in err
+
+
+def test_new_commands_evaluate_at_points(capsys):
+    from symgrad.cli import main
+
+    cases = [
+        (["laplacian", "x**2*y + y**3"], "laplacian", 2.0 * 3.0 + 6.0 * 3.0),
+        (["divergence", "x*y", "y**2"], "divergence", 9.0),
+        (["curl", "y*z", "x*y", "x**2"], "curl", [0.0, -1.0, -2.0]),
+        # a variable named like the evaluator's keyword argument out=
+        (["grad", "out*x**2"], "gradient", [9.0, 12.0]),
+    ]
+    for args, kind, expected in cases:
+        names = ("out", "x") if "out" in args[1] else ("x", "y", "z")
+        at = ",".join(f"{n}={v}" for n, v in zip(names, (2, 3, 5)) if n in " ".join(args))
+        assert main([*args, "--at", at, "--json"]) == 0
+        doc = json.loads(capsys.readouterr().out)
+        np.testing.assert_allclose(doc["at"][0][kind], expected)
+    assert main(["source", "x**2*y", "--laplacian"]) == 0
+    assert "laplacian[]" in capsys.readouterr().out

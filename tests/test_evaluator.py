@@ -215,8 +215,14 @@ def test_hvp_and_derivative_tensor(f):
 
 class TestArgumentErrors:
     def test_wrong_count(self, f):
-        with pytest.raises(InputError, match=r"expected 2 positional arguments \(x, y\)"):
+        with pytest.raises(InputError, match=r"got 3 positional arguments; expected 2 "
+                           r"variables \(x and y\)"):
             f(1.0, 2.0, 3.0)
+        with pytest.raises(InputError, match="missing variable 'x'"):
+            f(y=2.0)
+
+    def test_partly_positional_partly_keyword(self, f):
+        np.testing.assert_array_equal(f.gradient(1.0, y=2.0), f.gradient(1.0, 2.0))
 
     def test_points_with_wrong_last_axis(self, f):
         with pytest.raises(InputError, match=r"shape \(\.\.\., 2\)"):
@@ -248,8 +254,33 @@ class TestArgumentErrors:
             symgrad.compile("x", dtype="int32")
         with pytest.raises(InputError, match="float64 or float32"):
             symgrad.compile("x", dtype="no such type")
-        with pytest.raises(InputError, match="reserved"):
-            symgrad.compile("out*x", variables="x", params="out")
+
+
+class TestNamesLikeKeywords:
+    """Every identifier is usable as a name; only a really ambiguous keyword is refused."""
+
+    def test_parameter_named_out_goes_positionally(self):
+        f = symgrad.compile("out*x**2", variables="x", params="out")
+        assert float(f(2.0, 3.0)) == 12.0
+        np.testing.assert_array_equal(f.gradient(np.array([1.0, 2.0]), 3.0), [[6.0], [12.0]])
+        with pytest.raises(InputError, match="'out' is both a name in this formula"):
+            f(2.0, out=3.0)
+
+    def test_variables_named_like_keywords(self):
+        f = symgrad.compile("direction*order + self", variables="direction order self")
+        np.testing.assert_array_equal(f.gradient(2.0, 3.0, 5.0), [3.0, 2.0, 1.0])
+        assert float(f(self=1.0, direction=2.0, order=3.0)) == 7.0
+        np.testing.assert_array_equal(f.derivative(2.0, 3.0, 5.0, order=1), [3.0, 2.0, 1.0])
+        with pytest.raises(InputError, match="'order' is both a name"):
+            f.evaluate(2.0, 3.0, outputs=("gradient",), order=1)
+
+    def test_parameters_positionally_after_the_variables(self):
+        f = symgrad.compile("a*x + b*y", variables="x y", params="a b")
+        assert float(f(1.0, 2.0, 3.0, 4.0)) == 11.0
+        assert float(f(1.0, 2.0, 3.0, b=4.0)) == 11.0
+        with pytest.raises(InputError, match=r"parameters \(a and b\) in that order; or "
+                           r"pass a and b by keyword"):
+            f(1.0, 2.0, 3.0, 4.0, 5.0)
 
 
 def test_compile_returns_the_same_evaluator():
@@ -277,8 +308,8 @@ def test_tiered_answers_with_numpy_then_switches_to_the_kernel(grid):
     np.testing.assert_allclose(v, expected_v, rtol=1e-14, atol=1e-15)
     np.testing.assert_allclose(g, expected_g, rtol=1e-14, atol=1e-15)
     np.testing.assert_allclose(h, expected_h, rtol=1e-14, atol=1e-15)
-    compiled = tiered._requests[("value", "gradient", "hessian")]
-    assert compiled.array_fn is not None
+    compiled = tiered._request(("value", "gradient", "hessian"))
+    assert compiled.array is not None
     compiled.compiling.result(timeout=300)  # the background compilation finishes
     v2, g2, h2 = tiered.value_gradient_hessian(x, y)  # now the kernel: bitwise equal
     np.testing.assert_array_equal(h2, expected_h)
@@ -290,7 +321,7 @@ def test_tiered_waits_for_the_kernel_when_numpy_cannot_evaluate():
     out = f.gradient(np.array([0.5, 1.5]), np.array([1.0, 2.0]))
     # gamma(x) * digamma(x), from mpmath
     np.testing.assert_allclose(out[:, 0], [-3.48023090691326, 0.032338397448885], rtol=1e-13)
-    assert f._requests[("gradient",)].array_fn is None
+    assert f._request(("gradient",)).array is None
 
 
 class TestReviewRegressions:
@@ -306,9 +337,9 @@ class TestReviewRegressions:
         assert not np.isfinite(h[:3]).any()
         np.testing.assert_allclose(h[3], 9.53924664498912, rtol=1e-12)  # mpmath.psi(1, -2.5)
 
-    def test_self_is_a_reserved_name(self):
-        with pytest.raises(InputError, match="reserved"):
-            symgrad.compile("self*x", params="self")
+    def test_self_is_a_usable_name(self):
+        f = symgrad.compile("self*x", variables="x", params="self")
+        assert float(f(2.0, self=4.0)) == 8.0
 
     def test_huge_integer_exponents_generate_code(self):
         source = symgrad.compile("x**(10**200)").kernel_source("hessian")

@@ -206,7 +206,7 @@ def test_fixed_parameters():
 
 
 def test_bad_points_name_the_variables(rosen):
-    with pytest.raises(InputError, match=r"x0 must have 2 entries.*\(x, y\), got 3"):
+    with pytest.raises(InputError, match=r"x0 must have 2 entries.*\(x and y\), got 3"):
         rosen.for_scipy(x0=[1, 2, 3])
     kw = rosen.for_scipy()
     with pytest.raises(InputError, match=r"x must have 2 entries.*got 1"):
@@ -300,7 +300,7 @@ def test_least_squares_errors(model):
         model.for_least_squares({"tt": t})
     with pytest.raises(InputError, match="do not broadcast"):
         model.for_least_squares({"t": t}, observed=np.zeros(4))
-    with pytest.raises(InputError, match=r"x0 must have 3 entries.*\(A, sigma, omega\)"):
+    with pytest.raises(InputError, match=r"x0 must have 3 entries.*\(A, sigma and omega\)"):
         model.for_least_squares({"t": t}, x0=[1, 2])
     kw = model.for_least_squares({"t": t})
     with pytest.raises(InputError, match=r"theta must have 3 entries"):

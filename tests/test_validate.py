@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 
@@ -10,7 +9,6 @@ import numpy as np
 import pytest
 
 import symgrad
-from symgrad.validate.common import fused_fallback
 
 SMOOTH = "sin(x)*cos(y) + exp(-(x**2+y**2)/2)"
 DOMAIN = {"x": (-3, 3), "y": (-3, 3)}
@@ -52,9 +50,7 @@ def spoil(monkeypatch, ev, kind, change):
     Patches the instance's fused ``evaluate`` (what the checks call), so the compiled
     kernels of the shared fixture are reused; monkeypatch undoes it after the test.
     """
-    real = getattr(ev, "evaluate", None)
-    if real is None:  # evaluators before Evaluator.evaluate
-        real = functools.partial(_fused, ev)
+    real = ev.evaluate
 
     def evaluate(*args, outputs, **kwargs):
         results = list(real(*args, outputs=outputs, **kwargs))
@@ -64,10 +60,6 @@ def spoil(monkeypatch, ev, kind, change):
         return tuple(results)
 
     monkeypatch.setattr(ev, "evaluate", evaluate, raising=False)
-
-
-def _fused(ev, *args, outputs, **kwargs):
-    return fused_fallback(ev, outputs, args, kwargs)
 
 
 def scale_first(factor):

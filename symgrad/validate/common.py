@@ -218,51 +218,16 @@ def _unique_alts(alts):
 
 
 def evaluate_outputs(ev, outputs: Sequence[str], args: Sequence, pvals: Mapping[str, Any]):
-    """Evaluate several kinds in one fused pass: a tuple of arrays, in ``outputs`` order.
-
-    Uses ``Evaluator.evaluate(*args, outputs=..., **params)``; evaluators without it
-    (before that method) go through :func:`fused_fallback`.
-    """
-    evaluate = getattr(ev, "evaluate", None)
-    if evaluate is not None:
-        return tuple(evaluate(*args, outputs=tuple(outputs), **pvals))
-    return fused_fallback(ev, outputs, args, pvals)
-
-
-_NATIVE = ("value", "gradient", "jacobian", "hessian")
-
-
-def fused_fallback(ev, outputs, args, pvals):
-    """``outputs`` from the evaluator's fused kernel for value/gradient/jacobian/hessian;
-    the Laplacian, divergence and curl from the compiled Hessian and Jacobian."""
-    need: list[str] = []
-    for k in outputs:
-        if k in _NATIVE:
-            need.append(k)
-        elif k == "laplacian":
-            need.append("hessian")
-        elif k in ("divergence", "curl"):
-            need.append("jacobian")
-        else:  # pragma: no cover - not reachable from the checks
-            raise InputError(f"cannot evaluate {k!r} without Evaluator.evaluate.")
-    need = list(_unique(need))
-    got = dict(zip(need, ev._evaluate(tuple(need), tuple(args), dict(pvals), None)))
-    out = []
-    for k in outputs:
-        if k in got:
-            out.append(got[k])
-        elif k == "laplacian":
-            out.append(np.trace(got["hessian"], axis1=-2, axis2=-1))
-        elif k == "divergence":
-            out.append(np.trace(got["jacobian"], axis1=-2, axis2=-1))
-        else:
-            J = got["jacobian"]
-            if ev.n_variables == 2:
-                out.append(J[..., 1, 0] - J[..., 0, 1])
-            else:
-                out.append(np.stack([J[..., a, b] - J[..., b, a]
-                                     for a, b in ((2, 1), (0, 2), (1, 0))], axis=-1))
-    return tuple(out)
+    """Evaluate several kinds in one fused pass: a tuple of arrays, in ``outputs`` order
+    (``Evaluator.evaluate(*args, outputs=..., **params)``, the one call the checks
+    make, so a test can patch it to make an evaluator deliberately wrong)."""
+    # By keyword: the arrays are in the evaluator's variable order by construction.
+    if len(args) == 1 and ev.n_variables > 1:  # one array of points (..., n)
+        A = np.asarray(args[0])
+        args = [A[..., k] for k in range(ev.n_variables)]
+    inputs = dict(zip(ev.variables, args))
+    inputs.update(pvals)
+    return tuple(ev.evaluate(outputs=tuple(outputs), **inputs))
 
 
 # ------------------------------------------------------------ rounding magnitude

@@ -1,0 +1,88 @@
+"""Compile options: one frozen value shared by ``compile``, the ``Evaluator`` and caches."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import InputError
+
+__all__ = ["Options", "make_options"]
+
+_DTYPES = ("float64", "float32")
+_PARALLEL = (True, False, "auto")
+
+
+@dataclass(frozen=True)
+class Options:
+    """How a formula is compiled. Immutable: ``Evaluator.with_options`` makes a new one.
+
+    Attributes
+    ----------
+    dtype : {"float64", "float32"}
+        Input and output dtype.
+    cse : bool
+        Share common subexpressions across all outputs of a kernel.
+    simplify : bool
+        Run ``sympy.simplify`` on every derivative (slow).
+    parallel : {"auto", True, False}
+        Split large inputs over threads: when the estimated work pays (``"auto"``),
+        always, or never.
+    tiered : bool
+        Answer with NumPy while the numba kernel compiles in the background.
+    backend : {"numba", "numpy"}
+        What runs the program (see ``symgrad.backends``).
+    """
+
+    dtype: str = "float64"
+    cse: bool = True
+    simplify: bool = False
+    parallel: bool | str = "auto"
+    tiered: bool = False
+    backend: str = "numba"
+
+    def replace(self, **changes: Any) -> Options:
+        """A copy with some options changed (validated like ``make_options``)."""
+        return make_options(**{**dataclasses.asdict(self), **changes})
+
+
+_FIELDS = tuple(f.name for f in dataclasses.fields(Options))
+
+
+def make_options(**options: Any) -> Options:
+    """Validate keyword options into an :class:`Options` (InputError naming a bad one)."""
+    unknown = [k for k in options if k not in _FIELDS]
+    if unknown:
+        import difflib
+
+        close = difflib.get_close_matches(unknown[0], _FIELDS, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise InputError(
+            f"unknown option {unknown[0]!r}; options are {', '.join(_FIELDS)}.{hint}"
+        )
+    dtype = options.get("dtype", "float64")
+    try:
+        import numpy as np
+
+        name = np.dtype(dtype).name
+    except TypeError:
+        name = None
+    if name not in _DTYPES:
+        raise InputError(f"dtype must be float64 or float32, not {dtype!r}.")
+    options["dtype"] = name
+    parallel = options.get("parallel", "auto")
+    if not any(parallel is p or (isinstance(p, str) and parallel == p) for p in _PARALLEL):
+        raise InputError(f"parallel must be True, False or 'auto', not {parallel!r}.")
+    for flag in ("cse", "simplify", "tiered"):
+        value = options.get(flag, getattr(Options, flag))
+        if not isinstance(value, bool):
+            raise InputError(f"{flag} must be True or False, not {value!r}.")
+    backend = options.get("backend", "numba")
+    from .backends import BACKENDS
+
+    if backend not in BACKENDS:
+        raise InputError(
+            f"unknown backend {backend!r}; choose from {', '.join(map(repr, BACKENDS))}."
+        )
+    return Options(**options)
