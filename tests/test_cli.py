@@ -220,7 +220,7 @@ def test_version_and_help():
         (("check", "x*y", "--domain", "x=0:1"), "no range for variable 'y'"),
         (("check", "x*y"), "check needs --domain"),
         (("check", "x*y", "--domain=0:1", "--points", "3"), "points must be"),
-        (("check", "x*y", "--domain=0:1", "--derivatives", "curl"), "unknown derivative"),
+        (("check", "x*y", "--domain=0:1", "--derivatives", "bogus"), "unknown derivative"),
         (("grad", "x*y", "--vars", "x,1y"), "1y"),
         (("source", "x*y", "sin(x)", "--gradient"), "--jacobian"),
         (("frobnicate", "x"), "invalid choice"),

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 import symgrad
-from symgrad.evaluator import Evaluator
 
 SMOOTH = "sin(x)*cos(y) + exp(-(x**2+y**2)/2)"
 DOMAIN = {"x": (-3, 3), "y": (-3, 3)}
@@ -45,31 +44,36 @@ def vector():
     return symgrad.compile(["x*y", "sin(x)+y"], parallel=False)
 
 
-class Wrong(Evaluator):
-    """An evaluator with a deliberately wrong derivative (for the checks to catch)."""
+def spoil(monkeypatch, ev, kind, change):
+    """Make ``ev`` return a deliberately wrong ``kind`` (for the checks to catch).
 
-    def __init__(self, formula, gradient_factor=1.0, cross_sign=1.0):
-        super().__init__(formula, parallel=False)
-        self.factor = gradient_factor
-        self.cross_sign = cross_sign
+    Patches the instance's fused ``evaluate`` (what the checks call), so the compiled
+    kernels of the shared fixture are reused; monkeypatch undoes it after the test.
+    """
+    real = ev.evaluate
 
-    def _spoil(self, g, h=None):
-        g = g.copy()
-        g[..., 0] = g[..., 0] * self.factor
-        if h is not None:
-            h = h.copy()
-            h[..., 0, 1] *= self.cross_sign
-            h[..., 1, 0] *= self.cross_sign
-        return g, h
+    def evaluate(*args, outputs, **kwargs):
+        results = list(real(*args, outputs=outputs, **kwargs))
+        for i, name in enumerate(outputs):
+            if name == kind:
+                results[i] = change(np.array(results[i], dtype=float))
+        return tuple(results)
 
-    def value_and_gradient(self, *args, **kwargs):
-        v, g = super().value_and_gradient(*args, **kwargs)
-        return v, self._spoil(g)[0]
+    monkeypatch.setattr(ev, "evaluate", evaluate, raising=False)
 
-    def value_gradient_hessian(self, *args, **kwargs):
-        v, g, h = super().value_gradient_hessian(*args, **kwargs)
-        g, h = self._spoil(g, h)
-        return v, g, h
+
+def scale_first(factor):
+    def change(g):
+        g[..., 0] *= factor
+        return g
+
+    return change
+
+
+def flip_cross(h):
+    h[..., 0, 1] *= -1.0
+    h[..., 1, 0] *= -1.0
+    return h
 
 
 # ---------------------------------------------------------------- the issue's example
@@ -192,9 +196,9 @@ def test_web_example_quadratic_axis_order(quad):
 # ------------------------------------------------------------- wrong derivatives
 
 
-def test_wrong_gradient_is_caught(smooth):
-    wrong = Wrong(smooth.formula, gradient_factor=1.1)
-    report = symgrad.check(wrong, DOMAIN, points=41)
+def test_wrong_gradient_is_caught(smooth, monkeypatch):
+    spoil(monkeypatch, smooth, "gradient", scale_first(1.1))
+    report = symgrad.check(smooth, DOMAIN, points=41)
     assert not report.ok
     failed = {r.component for r in report.failures}
     assert "d/dx" in failed
@@ -211,26 +215,30 @@ def test_wrong_gradient_is_caught(smooth):
     assert "FAILED" in text and "NO" in text
 
 
-def test_small_wrong_gradient_is_caught(smooth):
-    report = symgrad.check(Wrong(smooth.formula, gradient_factor=1 + 1e-4), DOMAIN,
-                           points=101, derivatives="gradient")
+def test_small_wrong_gradient_is_caught(smooth, monkeypatch):
+    spoil(monkeypatch, smooth, "gradient", scale_first(1 + 1e-4))
+    report = symgrad.check(smooth, DOMAIN, points=101, derivatives="gradient")
     assert [r.component for r in report.failures] == ["d/dx"]
 
 
-def test_wrong_hessian_is_caught(smooth):
-    report = symgrad.check(Wrong(smooth.formula, cross_sign=-1.0), DOMAIN, points=41)
+def test_wrong_hessian_is_caught(smooth, monkeypatch):
+    spoil(monkeypatch, smooth, "hessian", flip_cross)
+    report = symgrad.check(smooth, DOMAIN, points=41)
     assert [r.component for r in report.failures] == ["d2/dxdy"]
     assert report.rows[0].ok and report.rows[1].ok
 
 
-def test_check_points_catches_wrong_derivative(smooth):
+def test_check_points_catches_wrong_derivative(smooth, monkeypatch):
     pts = np.array([[0.3, -0.4], [1.0, 2.0], [-2.5, 0.1]])
     assert symgrad.check_points(smooth, pts).ok
-    report = symgrad.check_points(Wrong(smooth.formula, gradient_factor=1 + 1e-6), pts)
+    with monkeypatch.context() as mp:
+        spoil(mp, smooth, "gradient", scale_first(1 + 1e-6))
+        report = symgrad.check_points(smooth, pts)
     assert report.failures[0].component == "d/dx"
     # the Hessian is checked against differences of the (wrong) gradient: inconsistent
     assert {r.component for r in report.failures} == {"d/dx", "d2/dx2", "d2/dxdy"}
-    report = symgrad.check_points(Wrong(smooth.formula, cross_sign=-1.0), pts)
+    spoil(monkeypatch, smooth, "hessian", flip_cross)
+    report = symgrad.check_points(smooth, pts)
     assert [r.component for r in report.failures] == ["d2/dxdy"]
 
 
@@ -337,8 +345,12 @@ def test_input_errors(smooth):
         symgrad.check(smooth, DOMAIN, points=5)
     with pytest.raises(symgrad.InputError, match="too large"):
         symgrad.check(smooth, DOMAIN, points=5000)
-    with pytest.raises(symgrad.InputError, match="unknown derivative"):
-        symgrad.check(smooth, DOMAIN, derivatives="laplacian")
+    with pytest.raises(symgrad.InputError, match="unknown derivative 'hvp'.*laplacian"):
+        symgrad.check(smooth, DOMAIN, derivatives="hvp")
+    with pytest.raises(symgrad.InputError, match="unknown derivative 'bogus'"):
+        symgrad.check(smooth, DOMAIN, derivatives="bogus")
+    with pytest.raises(symgrad.InputError, match="divergence needs a vector field"):
+        symgrad.check(smooth, DOMAIN, derivatives="divergence")
     with pytest.raises(symgrad.InputError, match="variables= and params="):
         symgrad.check(smooth, DOMAIN, variables="x y")
     with pytest.raises(symgrad.InputError, match="shape"):
