@@ -29,6 +29,8 @@ _EXPORTS = {
     "check": "validate",
     "check_points": "validate",
     "ValidationReport": "validate",
+    "diagnose_gradient": "validate",
+    "GradientDiagnosis": "validate",
     "Formula": "parse",
     "cache_dir": "kernel",
     "clear_cache": "kernel",
@@ -64,9 +66,11 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .options import Options as Options
     from .outputs import OUTPUTS as OUTPUTS
     from .parse import Formula as Formula
+    from .validate import GradientDiagnosis as GradientDiagnosis
     from .validate import ValidationReport as ValidationReport
     from .validate import check as check
     from .validate import check_points as check_points
+    from .validate import diagnose_gradient as diagnose_gradient
 
 
 def __getattr__(name: str) -> Any:

@@ -319,11 +319,15 @@ def diagnose_gradient(
 ) -> GradientDiagnosis:
     """Compare a user's numerical gradient with the exact one and name the mistake.
 
+    >>> import numpy as np, symgrad
     >>> x = np.linspace(-3, 3, 61); y = np.linspace(-2, 2, 41)
     >>> X, Y = np.meshgrid(x, y)                 # indexing='xy': axis 0 is y
     >>> gx, gy = np.gradient(np.sin(X) * np.cos(Y))
-    >>> print(symgrad.diagnose_gradient("sin(x)*cos(y)", (X, Y), (gx, gy)))
-    ... axis_order, spacing_missing ... write gy, gx = np.gradient(Z, y, x) ...
+    >>> diagnosis = symgrad.diagnose_gradient("sin(x)*cos(y)", (X, Y), (gx, gy))
+    >>> diagnosis.mistakes
+    ('axis_order', 'spacing_missing', 'edge_order')
+    >>> print(diagnosis.advice[0])  # doctest: +ELLIPSIS
+    components are in axis order (y, x): ... Write gy, gx = np.gradient(Z, y, x, edge_order=2), ...
 
     Parameters
     ----------
