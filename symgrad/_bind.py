@@ -161,7 +161,8 @@ class Binder:
 
     # -- parameter values (validation, optimizers, CLI) -------------------------------
     def param_values(
-        self, given: Mapping[str, Any], *, variable_fix: str, param_fix: str
+        self, given: Mapping[str, Any], *, variable_fix: str, param_fix: str = "",
+        complete: bool = True,
     ) -> dict[str, Any]:
         """Check a mapping of parameter values: known names, no variables, none missing.
 
@@ -174,6 +175,8 @@ class Binder:
         param_fix : str
             How to give a missing parameter (``"pass a=..."``); ``{name}`` is
             replaced by the parameter's name.
+        complete : bool
+            Whether every parameter must be given (False: some come later).
         """
         for key in given:
             if key in self.variables:
@@ -183,7 +186,7 @@ class Binder:
             if key not in self._known:
                 raise self.unknown(key, "parameter")
         missing = [k for k in self.params if k not in given]
-        if missing:
+        if missing and complete:
             raise InputError(
                 f"missing parameter {missing[0]!r}: {param_fix.format(name=missing[0])}."
             )

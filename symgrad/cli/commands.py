@@ -22,6 +22,8 @@ import os
 import re
 import sys
 
+from .._bind import Binder
+from ..errors import InputError
 from ..outputs import OUTPUTS, OutputKind
 
 __all__ = ["main", "build_parser", "CLI_KINDS"]
@@ -339,13 +341,8 @@ def _point(ev, spec: str, params: dict[str, float], option: str = "--at"):
         elif name in ev.params:
             pvals[name] = _number(text, f"{option} {name}")
         else:
-            raise _input_error(
-                f"{option}: {name!r} is not a variable or parameter of the formula; "
-                f"variables are {', '.join(ev.variables)}"
-                + (f"; parameters are {', '.join(ev.params)}" if ev.params else "")
-                + ("" if ev.params else " (declare parameters with --params)")
-                + "."
-            )
+            err = Binder(ev.variables, ev.params).unknown(name, "name")
+            raise _input_error(f"{option}: {err}")
     missing = [v for v in ev.variables if v not in values]
     if missing:
         raise _input_error(f"{option} {spec!r}: no value for variable {missing[0]!r}.")
@@ -359,16 +356,14 @@ def _point(ev, spec: str, params: dict[str, float], option: str = "--at"):
 
 
 def _param_values(ev, specs) -> dict[str, float]:
-    out = {}
-    for name, text in _pairs(specs, "--param").items():
-        if name not in ev.params:
-            hint = " (it is a variable)" if name in ev.variables else ""
-            raise _input_error(
-                f"--param: {name!r} is not a parameter{hint}; parameters are "
-                f"{', '.join(ev.params) or '(none: declare them with --params)'}."
-            )
-        out[name] = _number(text, f"--param {name}")
-    return out
+    pairs = _pairs(specs, "--param")
+    try:
+        Binder(ev.variables, ev.params).param_values(
+            pairs, variable_fix="give its value in --at", complete=False
+        )
+    except InputError as err:
+        raise _input_error(f"--param: {err}") from None
+    return {name: _number(text, f"--param {name}") for name, text in pairs.items()}
 
 
 def _domain(spec: str) -> dict[str, tuple[float, float]] | tuple[float, float]:

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from .._bind import Binder
 from ..errors import InputError
 from ..outputs import OUTPUTS
 
@@ -73,23 +74,11 @@ def _param_values(ev, param_values, kwargs) -> dict[str, Any]:
         if k in values:
             raise InputError(f"parameter {k!r} is given twice (param_values and keyword).")
         values[k] = v
-    for k in values:
-        if k not in ev.params:
-            if k in ev.variables:
-                raise InputError(
-                    f"{k!r} is a variable, not a parameter: give its range in domain."
-                )
-            raise InputError(
-                f"unknown parameter {k!r}; the parameters are "
-                f"{', '.join(ev.params) or '(none)'}."
-            )
-    missing = [p for p in ev.params if p not in values]
-    if missing:
-        raise InputError(
-            f"missing value for parameter {missing[0]!r}: pass {missing[0]}=... "
-            f"(or param_values={{{missing[0]!r}: ...}})."
-        )
-    return values
+    return Binder(ev.variables, ev.params).param_values(
+        values,
+        variable_fix="give its range in domain",
+        param_fix="pass {name}=... (or param_values={{'{name}': ...}})",
+    )
 
 
 def _derivative_kinds(ev, derivatives) -> tuple[str, ...]:
