@@ -210,14 +210,14 @@ def _remove_fd(directory, keep, pycache, follow_top) -> int:
     except OSError:
         return 0
     try:
-        removed = _unlink_matching_fd(top, keep)
+        removed = _unlink_matching(top, keep)
         if pycache is not None:
             try:
                 sub = os.open("__pycache__", _DIR_FLAGS | _NOFOLLOW, dir_fd=top)
             except OSError:  # missing, or a symbolic link (ELOOP), or not a directory
                 return removed
             try:
-                removed += _unlink_matching_fd(sub, pycache)
+                removed += _unlink_matching(sub, pycache)
             finally:
                 os.close(sub)
         return removed
@@ -225,19 +225,25 @@ def _remove_fd(directory, keep, pycache, follow_top) -> int:
         os.close(top)
 
 
-def _unlink_matching_fd(fd: int, keep) -> int:
-    removed = 0
+def _unlink_matching(where: int | Path, keep) -> int:
+    """Delete the regular files in a directory (an open fd, or a path) that ``keep`` names."""
+    at = {"dir_fd": where} if isinstance(where, int) else {}
+
+    def target(name: str):
+        return name if at else os.path.join(where, name)
+
     try:
-        with os.scandir(fd) as it:
+        with os.scandir(where) as it:
             names = [e.name for e in it if keep(e.name) and e.is_file(follow_symlinks=False)]
     except OSError:
         return 0
+    removed = 0
     for name in names:
         # unlink() on a name that was swapped for a link removes the link, not its target.
         try:
-            st = os.stat(name, dir_fd=fd, follow_symlinks=False)
-            if stat.S_ISREG(st.st_mode):
-                os.unlink(name, dir_fd=fd)
+            st = os.stat(target(name), follow_symlinks=False, **at)
+            if stat.S_ISREG(st.st_mode) and not _is_reparse_point(st):
+                os.unlink(target(name), **at)
                 removed += 1
         except OSError:
             pass
@@ -247,7 +253,7 @@ def _unlink_matching_fd(fd: int, keep) -> int:
 def _remove_paths(directory: Path, keep, pycache, follow_top) -> int:
     if not follow_top and os.path.islink(directory):
         return 0
-    removed = _unlink_matching_path(directory, keep)
+    removed = _unlink_matching(directory, keep)
     if pycache is not None:
         sub = Path(directory) / "__pycache__"
         try:
@@ -255,7 +261,7 @@ def _remove_paths(directory: Path, keep, pycache, follow_top) -> int:
         except OSError:
             return removed
         if stat.S_ISDIR(st.st_mode) and not _is_reparse_point(st):
-            removed += _unlink_matching_path(sub, pycache)
+            removed += _unlink_matching(sub, pycache)
     return removed
 
 
@@ -264,19 +270,3 @@ def _is_reparse_point(st: os.stat_result) -> bool:
     return bool(attrs & getattr(stat, "FILE_ATTRIBUTE_REPARSE_POINT", 0))
 
 
-def _unlink_matching_path(directory: Path, keep) -> int:
-    removed = 0
-    try:
-        with os.scandir(directory) as it:
-            paths = [e.path for e in it if keep(e.name) and e.is_file(follow_symlinks=False)]
-    except OSError:
-        return 0
-    for path in paths:
-        try:
-            st = os.lstat(path)
-            if stat.S_ISREG(st.st_mode) and not _is_reparse_point(st):
-                os.unlink(path)
-                removed += 1
-        except OSError:
-            pass
-    return removed

@@ -79,24 +79,24 @@ def sg_erfc(x):
     return math.erfc(x)
 
 
-@overload(sg_gamma)
-def _gamma_jit(x):
-    return lambda x: math.gamma(x)
+def _compiled_as(fn):
+    """An overload implementation calling ``fn`` (numba compiles math.* to libm)."""
+
+    def typer(x):
+        def impl(x):
+            return fn(x)
+
+        return impl
+
+    return typer
 
 
-@overload(sg_lgamma)
-def _lgamma_jit(x):
-    return lambda x: math.lgamma(x)
-
-
-@overload(sg_erf)
-def _erf_jit(x):
-    return lambda x: math.erf(x)
-
-
-@overload(sg_erfc)
-def _erfc_jit(x):
-    return lambda x: math.erfc(x)
+# Under numba the IEEE-safe wrappers are not needed: numba's math functions already
+# return inf/NaN instead of raising.
+for _helper, _libm in (
+    (sg_gamma, math.gamma), (sg_lgamma, math.lgamma), (sg_erf, math.erf), (sg_erfc, math.erfc)
+):
+    overload(_helper)(_compiled_as(_libm))
 
 
 # Bernoulli numbers B_2, B_4, ..., B_24 for the asymptotic series of the polygammas.

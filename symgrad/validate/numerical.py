@@ -200,14 +200,19 @@ def _axis_of(G: np.ndarray, name: str) -> int:
     return varying[0]
 
 
+def _by_name(given: Mapping, names, what: str) -> list[np.ndarray]:
+    """``given[name]`` as float arrays in variable order (InputError for a missing one)."""
+    missing = [v for v in names if v not in given]
+    if missing:
+        raise InputError(f"{what} has no array for variable {missing[0]!r}.")
+    return [np.asarray(given[v], dtype=float) for v in names]
+
+
 def _grids(ev, grids, indexing):
     names = ev.variables
     n = len(names)
     if isinstance(grids, Mapping):
-        missing = [v for v in names if v not in grids]
-        if missing:
-            raise InputError(f"grids has no array for variable {missing[0]!r}.")
-        arrays = [np.asarray(grids[v], dtype=float) for v in names]
+        arrays = _by_name(grids, names, "grids")
     elif isinstance(grids, np.ndarray) and n == 1:
         arrays = [np.asarray(grids, dtype=float)]
     else:
@@ -248,10 +253,7 @@ def _grids(ev, grids, indexing):
 def _numerical(numerical, names, shape):
     n = len(names)
     if isinstance(numerical, Mapping):
-        missing = [v for v in names if v not in numerical]
-        if missing:
-            raise InputError(f"numerical has no array for variable {missing[0]!r}.")
-        arrays = [np.asarray(numerical[v], dtype=float) for v in names]
+        arrays = _by_name(numerical, names, "numerical")
     elif isinstance(numerical, np.ndarray):
         a = np.asarray(numerical, dtype=float)
         if n == 1 and a.ndim == len(shape):
