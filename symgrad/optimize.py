@@ -15,6 +15,16 @@ array([1., 1.])
 >>> np.round(fit.x, 6)
 array([2. , 0.3, 1.7])
 
+Signatures
+----------
+``for_scipy(x0=None, **params)`` and ``for_least_squares(data, x0=None, *,
+observed=None, **params)`` differ on purpose: a minimization objective is one number
+per point, so its parameters are fixed numbers (``**params``); a least-squares model
+is evaluated over samples, so the sample arrays come first (``data``, mapping the
+model's parameters such as ``t`` to arrays) and the measured values are ``observed``.
+Both bind and check names through ``symgrad._bind`` with the same wording, and both
+return the keyword arguments of the SciPy function they are named after.
+
 How it works
 ------------
 This module does not import SciPy: it only builds plain Python callables in the
