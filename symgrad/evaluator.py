@@ -223,6 +223,7 @@ class Evaluator:
             )
         )
         self._requests: dict[Request, _Compiled] = {}
+        self._item_memo: dict[tuple, Request] = {}
         self._lock = threading.RLock()
 
     # -- description ------------------------------------------------------------------
@@ -540,9 +541,20 @@ class Evaluator:
         return self._evaluate(self._items((name,), None), args, kwargs, out)[0]
 
     def _items(self, outputs, order) -> Request:
-        return normalize_request(
+        # Memoized: this runs on every call (normalize_request validates and builds).
+        key = (outputs, order)
+        try:
+            return self._item_memo[key]
+        except (KeyError, TypeError):  # TypeError: an unhashable list of outputs
+            pass
+        items = normalize_request(
             outputs, self.n_variables, self.n_outputs, self.is_vector, order
         )
+        try:
+            self._item_memo[key] = items
+        except TypeError:
+            pass
+        return items
 
     def _require_scalar(self, what: str, instead: str | None = None) -> None:
         if self.is_vector:
