@@ -325,7 +325,7 @@ def test_vector_unknown_name():
         parse(["x", "x*q"], variables="x")
 
 
-@pytest.mark.parametrize("bad", [[], (), 3, None, b"x", sympy.Symbol("x"), ["x", 2]])
+@pytest.mark.parametrize("bad", [[], (), 3, None, b"x", ["x", 2], {"x": 1}, 3.0])
 def test_bad_formula_types(bad):
     with pytest.raises(InputError):
         parse(bad)
@@ -442,7 +442,8 @@ REJECTED = [
     ("where(x, 1, 2)", 6, "a condition must be a comparison"),
     ("where(x is y, 1, 2)", 8, "'is' is not allowed"),
     ("(x)(2)", 1, "unknown function 'x'"),
-    ("f()()", 0, "only functions from the function table can be called"),
+    ("f()()", 3, "only functions from the function table can be called"),
+    ("(x + 1)(x - 1)", 7, "for multiplication write (...)*(...)"),
     ("x := 1", 2, "assignment expressions (:=) are not allowed"),
     ("x = 1", 2, "'=' is assignment"),
     ("None", 0, "None is not allowed"),
@@ -511,8 +512,9 @@ def _raises_fast(text: str, match: str, limit: float = HANG_GUARD_S) -> ParseErr
         ("x**" * 10000 + "x", "nested too deeply"),
         ("not " * 10000 + "x", "nested too deeply"),
         ("x if y else " * 1000 + "x", "nested too deeply"),
-        ("where(" * 100 + "x" + ")" * 100, "nested too deeply"),
-        ("sin(" * 100 + "x" + ")" * 100, "nested too deeply"),
+        ("where(" * (MAX_NESTING + 1) + "x" + ")" * (MAX_NESTING + 1), "nested too deeply"),
+        ("sin(" * (MAX_NESTING + 1) + "x" + ")" * (MAX_NESTING + 1), "nested too deeply"),
+        ("sin(" * 10000 + "x" + ")" * 10000, "nested too deeply"),
         ("+".join(["x"] * (MAX_CHAIN + 500)), f"more than {MAX_CHAIN} operators"),
         ("9**9**9**9", "constant 9\\*\\*9\\*\\*9 is too large \\(overflows float64\\)"),
         ("x*9**9**9**9", "too large"),
@@ -536,7 +538,8 @@ def test_limits_fail_fast(text, match):
 def test_limit_positions():
     assert _raises_fast("9**9**9**9", "too large").position == 3
     assert _raises_fast("1e999999", "overflows").position == 0
-    assert _raises_fast("x + " + "(" * 61 + "x" + ")" * 61, "nested").position == 4 + 60
+    deep = MAX_NESTING + 1
+    assert _raises_fast("x + " + "(" * deep + "x" + ")" * deep, "nested").position == 4 + MAX_NESTING
     assert _raises_fast("x" * (MAX_LENGTH + 1), "long").position is None
 
 

@@ -1,9 +1,13 @@
-"""Turn formula strings into SymPy expressions, safely.
+"""Turn formula strings (or SymPy expressions) into SymPy expressions, safely.
 
-This module is a security boundary: a formula string is never passed to ``eval``,
+This package is a security boundary: a formula string is never passed to ``eval``,
 ``sympify``, ``parse_expr`` or anything else that executes or interprets it. It is
 parsed with :func:`ast.parse` (which only builds a syntax tree) and the tree is walked
-against a whitelist; every SymPy object is built by this module.
+against a whitelist; every SymPy object is built by this package. Its stages, each
+importing only the earlier ones: ``scanner`` (limits, pre-scan, positions), ``names``
+(the name rule), ``guards`` (bounded constant evaluation), ``convert`` (``ast`` to
+SymPy), ``from_sympy`` (SymPy input, whitelisted and rebuilt) and ``formula``
+(:func:`parse`, :class:`Formula`).
 
 Grammar
 -------
@@ -56,10 +60,21 @@ Limits
 ------
 Bad input fails fast with a clear message instead of hanging or crashing:
 
-* :data:`MAX_LENGTH` characters per formula.
-* :data:`MAX_NESTING` levels of nesting, counting parentheses (including those of
-  function calls), unary signs, powers (``x**y**z`` is 2 levels) and conditionals.
-  Long flat sums and products (``x0 + x1 + ... + x999``) are *not* nesting.
+* :data:`MAX_LENGTH` characters per formula. Control characters other than tab,
+  newline, carriage return and form feed (NUL, ESC), invisible formatting characters
+  (bidirectional overrides such as U+202E, zero-width joiners), lone surrogates,
+  private-use and unassigned code points are refused anywhere, comments included.
+* :data:`MAX_NESTING` (120) levels of nesting, counting parentheses (including those
+  of function calls), unary signs, powers (``x**y**z`` is 2 levels) and conditionals.
+  Long flat sums and products (``x0 + x1 + ... + x999``) are *not* nesting. The bound
+  is what the whole pipeline handles: SymPy differentiates a composition such as
+  ``sin(cos(sin(...)))`` recursively, about six Python frames per level, and fails
+  near 140 levels under Python's default recursion limit (Python's own parser stops
+  at 200 parentheses).
+* :data:`MAX_POWER_TOWER` (32) powers with variable exponents stacked on each other
+  (``x**x**x``, also through parentheses or ``pow``): the derivatives of a tower grow
+  with every level, and SymPy's Hessian of a 60-level tower exhausts the recursion
+  limit (a 30-level one compiles in about 10 s).
 * :data:`MAX_CHAIN` binary operators in one sum/product chain (Python's own parser
   builds a tree as deep as the chain); group longer ones with parentheses.
 * Integer literals of at most :data:`MAX_INT_DIGITS` digits; float literals must be
@@ -67,6 +82,13 @@ Bad input fails fast with a clear message instead of hanging or crashing:
 * At most :data:`MAX_MINMAX_ARGS` values in one ``Min``/``Max`` and
   :data:`MAX_CONDITION_TERMS` comparisons in one condition (SymPy's simplification
   of these is quadratic or worse).
+* Every constant sub-expression, whatever its leaves (integers, floats, ``pi``,
+  ``E``, ``sqrt(2)``, functions of constants), is evaluated numerically at bounded
+  precision with its exponent range checked before each power, so ``pi**pi**pi**pi``
+  or ``exp(exp(exp(9)))`` is refused in microseconds ("too large (overflows
+  float64)") instead of sending SymPy into an endless evaluation.
+* A SymPy expression given instead of a string has at most :data:`MAX_NODES` nodes
+  (counted as a tree) and :data:`MAX_NESTING` levels, and passes the same guards.
 
 Conventions
 -----------
@@ -76,7 +98,13 @@ Conventions
   value would exceed :data:`MAX_EXACT_BITS` bits (``9**9**9``), and a function of a
   large constant argument (``|arg| > 1e4``, e.g. ``gamma(10**8)``), are evaluated in
   float64 precision instead. A constant outside float64's range, a constant that is
-  not real (``sqrt(-1)``) or infinite/undefined (``1/0``) is a ParseError.
+  not real (``sqrt(-1)``) or infinite/undefined (``1/0``) is a ParseError; so is a
+  constant with such a sub-expression (``exp(-exp(1000))``), because SymPy would have
+  to evaluate it. A constant far below float64's smallest value is fine (it is 0.0).
+* A SymPy expression is accepted in place of a string (see
+  :mod:`symgrad.parse.from_sympy`): its classes are whitelisted and it is rebuilt with
+  the same guards; every symbol becomes ``Symbol(name, real=True)`` whatever its
+  assumptions, and ``Formula.sources`` holds ``str(expr)``.
 * ``log(x, b)`` is ``log(x)/log(b)``; ``atan2(y, x)`` has ``math.atan2``'s argument
   order; ``Heaviside(0) == 1/2``; ``floor``/``ceiling`` have derivative 0.
 """
@@ -95,6 +123,8 @@ from .scanner import (
     MAX_MINMAX_ARGS,
     MAX_NAME_LENGTH,
     MAX_NESTING,
+    MAX_NODES,
+    MAX_POWER_TOWER,
 )
 
 __all__ = [
@@ -106,6 +136,8 @@ __all__ = [
     "CONSTANTS",
     "MAX_LENGTH",
     "MAX_NESTING",
+    "MAX_POWER_TOWER",
+    "MAX_NODES",
     "MAX_CHAIN",
     "MAX_INT_DIGITS",
     "MAX_NAME_LENGTH",

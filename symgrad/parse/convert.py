@@ -20,6 +20,7 @@ import sympy
 from .. import functions as _fn
 from ..errors import ParseError
 from .guards import (
+    ConstantError,
     _beyond_float64,
     _check_final,
     _exact_power_bits,
@@ -28,6 +29,9 @@ from .guards import (
     _rational_bits,
     _tame_coefficients,
     _to_mpf,
+    approx,
+    constant_message,
+    power_mpf,
 )
 from .names import CONSTANTS, FUNCTIONS, FunctionSpec, _symbol
 from .scanner import (
@@ -42,6 +46,7 @@ from .scanner import (
     MAX_MINMAX_ARGS,
     MAX_NAME_LENGTH,
     MAX_NESTING,
+    MAX_POWER_TOWER,
     _lambda_alias,
     _Positions,
     _rewrite,
@@ -81,7 +86,7 @@ def _parse_one(text: str) -> tuple[sympy.Expr, dict[str, int]]:
                          text, None) from None
     converter = _Converter(text, tokens, positions, alias)
     expr = converter.value(tree.body, 0)
-    _check_final(expr, text)
+    _check_final(expr, text, converter.memo)
     return expr, converter.first_seen
 
 
@@ -143,6 +148,8 @@ class _Converter:
         self.alias = alias
         self.first_seen: dict[str, int] = {}
         self.condition_terms = 0  # comparisons in the condition being converted
+        self.memo: dict = {}  # constant -> its value (see guards.approx)
+        self.towers: dict = {}  # expression -> height of its tower of symbolic powers
 
     # -- helpers
 
@@ -158,6 +165,14 @@ class _Converter:
         i = bisect_left(self.token_starts, after)
         for tok in self.tokens[i:]:
             if (any_kind or tok.kind == "op") and tok.text in ops:
+                return tok.start
+        return after
+
+    def open_position(self, after: int) -> int:
+        """Index of the first '(' at or after ``after``."""
+        i = bisect_left(self.token_starts, after)
+        for tok in self.tokens[i:]:
+            if tok.kind == "open" and tok.text == "(":
                 return tok.start
         return after
 
@@ -251,7 +266,10 @@ class _Converter:
                 v = sympy.Pow(v, -1)
             values.append(v)
         values = _tame_coefficients(values)
-        return sympy.Add(*values) if is_sum else sympy.Mul(*values)
+        result = sympy.Add(*values) if is_sum else sympy.Mul(*values)
+        if not result.free_symbols:
+            self.check_constant(result, node)
+        return result
 
     def name(self, node: ast.Name) -> sympy.Expr:
         name = self.name_of(node)
@@ -295,7 +313,8 @@ class _Converter:
                 raise self.error(f"a number cannot be called; write {self.segment(func)}*(...) "
                                  "for multiplication", self.positions.end(func))
             raise self.error("only functions from the function table can be called "
-                             "(name(args))", func)
+                             "(name(args)); for multiplication write (...)*(...)",
+                             self.open_position(self.positions.end(func)))
         for kw in node.keywords:
             if kw.arg is None:
                 raise self.error("unpacking with ** is not allowed", kw)
@@ -321,7 +340,8 @@ class _Converter:
             if count > MAX_MINMAX_ARGS:
                 raise self.error(f"{name}() of more than {MAX_MINMAX_ARGS} values is not "
                                  "supported (SymPy becomes very slow)", node.func)
-        if spec.numeric and all(not a.free_symbols for a in args) and any(map(_is_big, args)):
+        if (spec.numeric and all(not a.free_symbols for a in args)
+                and any(_is_big(a, self.memo) for a in args)):
             return self.numeric_call(name, spec, args, node)
         result = spec.impl(*args)
         if not result.free_symbols:
@@ -346,7 +366,7 @@ class _Converter:
         """Evaluate a function of large constant arguments in float64 precision."""
         floats = []
         for arg in args:
-            value = _to_mpf(arg)
+            value = _to_mpf(arg, self.memo)
             if value is None or not mpmath.isfinite(value) or abs(value) > _FLOAT_MAX:
                 raise self.error(f"an argument of {name}() overflows float64", node)
             floats.append(sympy.Float(value, 15))
@@ -357,14 +377,10 @@ class _Converter:
 
     def check_constant(self, value: sympy.Expr, node: ast.AST) -> sympy.Expr:
         """Reject a constant that is infinite, undefined, not real, or beyond float64."""
-        if value.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo):
-            raise self.error(f"{self.segment(node)} is infinite or undefined", node)
-        if value.is_real is False or value.has(sympy.I):
-            raise self.error(f"{self.segment(node)} is not a real number", node)
-        if value.is_Float or value.is_Rational:
-            if _beyond_float64(value):
-                raise self.error(f"constant {self.segment(node)} is too large (overflows "
-                                 "float64)", node)
+        try:
+            approx(value, self.memo)
+        except ConstantError as exc:
+            raise self.error(constant_message(exc.kind, self.segment(node)), node) from None
         return value
 
     # -- powers
@@ -372,10 +388,10 @@ class _Converter:
     def power(self, base: sympy.Expr, exp: sympy.Expr, node: ast.AST) -> sympy.Expr:
         """``base**exp``, guarding against constants too large to compute exactly."""
         if not base.free_symbols and not exp.free_symbols:
-            if exp.is_Rational and not exp.is_Integer and _is_negative(base):
+            if exp.is_Rational and not exp.is_Integer and _is_negative(base, self.memo):
                 raise self.error(f"{self.segment(node)} is not a real number (a negative "
                                  "number to a fractional power; use cbrt for cube roots)", node)
-            if _exact_power_bits(base, exp) > MAX_EXACT_BITS:
+            if _exact_power_bits(base, exp, self.memo) > MAX_EXACT_BITS:
                 return self.numeric_power(base, exp, node)
             return self.check_constant(sympy.Pow(base, exp), node)
         if exp.is_Rational and not exp.free_symbols:
@@ -383,18 +399,32 @@ class _Converter:
             coeff, rest = base.as_coeff_Mul()
             if (coeff.is_Rational and abs(coeff) != 1
                     and _rational_bits(coeff) * abs(exp) > MAX_EXACT_BITS):
-                base = sympy.Float(_to_mpf(coeff), 15) * rest
-        return sympy.Pow(base, exp)
+                base = sympy.Float(_to_mpf(coeff, self.memo), 15) * rest
+        result = sympy.Pow(base, exp)
+        if exp.free_symbols and self.tower(result) > MAX_POWER_TOWER:
+            raise self.error(f"powers are stacked more than {MAX_POWER_TOWER} deep with "
+                             "variable exponents (x**x**...); their derivatives grow too "
+                             "large to compile", node)
+        return result
+
+    def tower(self, expr: sympy.Basic) -> int:
+        """Height of the tower of powers with non-constant exponents in ``expr``."""
+        height = self.towers.get(expr)
+        if height is None:
+            height = max((self.tower(a) for a in expr.args), default=0)
+            if expr.is_Pow and expr.args[1].free_symbols:
+                height += 1
+            self.towers[expr] = height
+        return height
 
     def numeric_power(self, base: sympy.Expr, exp: sympy.Expr, node: ast.AST) -> sympy.Expr:
-        b, e = _to_mpf(base), _to_mpf(exp)
-        with mpmath.workprec(53):
-            value = mpmath.power(b, e)
-        if isinstance(value, mpmath.mpc):
-            raise self.error(f"{self.segment(node)} is not a real number", node)
-        if not mpmath.isfinite(value) or abs(value) > _FLOAT_MAX:
-            raise self.error(f"constant {self.segment(node)} is too large (overflows float64)",
-                             node)
+        try:
+            with mpmath.workprec(64):
+                value = power_mpf(approx(base, self.memo), approx(exp, self.memo), exp)
+            if not mpmath.isfinite(value) or abs(value) > _FLOAT_MAX:
+                raise ConstantError("large")
+        except ConstantError as exc:
+            raise self.error(constant_message(exc.kind, self.segment(node)), node) from None
         return sympy.Float(float(value))
 
     # -- conditions

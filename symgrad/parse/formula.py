@@ -9,6 +9,7 @@ import sympy
 
 from ..errors import InputError, ParseError
 from .convert import _parse_one
+from .from_sympy import convert_sympy
 from .names import _symbol, natural_key, parse_names
 
 # ---------------------------------------------------------------------------- Formula
@@ -53,21 +54,23 @@ class Formula:
 
 
 def parse(
-    formula: str | Sequence[str],
-    variables: str | Sequence[str] | None = None,
-    params: str | Sequence[str] | None = None,
+    formula: str | sympy.Basic | Sequence[str | sympy.Basic],
+    variables: str | sympy.Symbol | Sequence[str | sympy.Symbol] | None = None,
+    params: str | sympy.Symbol | Sequence[str | sympy.Symbol] | None = None,
 ) -> Formula:
     """Parse a formula string (or a sequence of them) into a :class:`Formula`.
 
     Parameters
     ----------
-    formula : str or sequence of str
-        The formula, in the grammar of this module's docstring. A sequence (list,
-        tuple) makes a vector-valued formula.
-    variables : str or sequence of str, optional
-        The differentiated inputs, in order (``"x y"``, ``"x, y"`` or ``["x", "y"]``).
-        Default: every symbol that is not a parameter, in natural order.
-    params : str or sequence of str, optional
+    formula : str, sympy expression, or a sequence of them
+        The formula, in the grammar of this package's docstring, or a SymPy expression
+        made of the whitelisted classes (see ``symgrad.parse.from_sympy``). A sequence
+        (list, tuple) makes a vector-valued formula.
+    variables : str, sympy.Symbol or sequence of them, optional
+        The differentiated inputs, in order (``"x y"``, ``"x, y"``, ``["x", "y"]`` or
+        SymPy symbols, which stand for their names). Default: every symbol that is not
+        a parameter, in natural order.
+    params : str, sympy.Symbol or sequence of them, optional
         Inputs that are not differentiated, in order.
 
     Returns
@@ -89,27 +92,36 @@ def parse(
 
     exprs = []
     first_seen: list[dict[str, int]] = []
+    texts: list[str] = []  # the strings, for carets ("" for a SymPy expression)
     for index, source in enumerate(sources):
         try:
-            expr, seen = _parse_one(source)
+            if isinstance(source, str):
+                expr, seen = _parse_one(source)
+            else:
+                expr, seen = convert_sympy(source)
         except ParseError as err:
             if not is_vector:
                 raise
             raise _prefixed(err, index, len(sources)) from None
+        except InputError as err:
+            if not is_vector:
+                raise
+            raise InputError(f"formula {index + 1} of {len(sources)}: {err}") from None
         exprs.append(expr)
         first_seen.append(seen)
+        texts.append(source if isinstance(source, str) else "")
 
     param_set = set(param_names)
     if var_names is None:
         found = {name for seen in first_seen for name in seen} - param_set
         var_names = tuple(sorted(found, key=natural_key))
     else:
-        _check_known(sources, first_seen, set(var_names) | param_set, is_vector)
+        _check_known(texts, first_seen, set(var_names) | param_set, is_vector)
     if not var_names:
         raise InputError("formula has no variables; pass variables='x' to evaluate it over points")
 
     return Formula(
-        sources=tuple(sources),
+        sources=tuple(s if isinstance(s, str) else str(s) for s in sources),
         exprs=tuple(exprs),
         variables=tuple(_symbol(n) for n in var_names),
         params=tuple(_symbol(n) for n in param_names),
@@ -120,20 +132,21 @@ def parse(
 # ------------------------------------------------------------- argument validation
 
 
-def _check_formula_arg(formula: object) -> tuple[list[str], bool]:
-    """Return the formula strings and whether a sequence was given."""
-    if isinstance(formula, str):
+def _check_formula_arg(formula: object) -> tuple[list, bool]:
+    """Return the formulas (str or SymPy) and whether a sequence was given."""
+    if isinstance(formula, (str, sympy.Basic)):
         return [formula], False
     if isinstance(formula, Sequence) and not isinstance(formula, (bytes, bytearray)):
         items = list(formula)
         if not items:
             raise InputError("formula is an empty sequence; pass at least one formula string")
         for i, item in enumerate(items, 1):
-            if not isinstance(item, str):
-                raise InputError(f"formula {i} of {len(items)} must be a str, "
-                                 f"not {type(item).__name__}")
+            if not isinstance(item, (str, sympy.Basic)):
+                raise InputError(f"formula {i} of {len(items)} must be a string such as "
+                                 f"'x**2 + y' or a SymPy expression, not {type(item).__name__}")
         return items, True
-    raise InputError(f"formula must be a str or a sequence of str, not {type(formula).__name__}")
+    raise InputError("formula must be a string such as 'x**2 + y' (or a list of them, or a "
+                     f"SymPy expression), not {type(formula).__name__}")
 
 
 def _check_disjoint(var_names: tuple[str, ...] | None, param_names: tuple[str, ...]) -> None:

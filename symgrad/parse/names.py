@@ -33,8 +33,9 @@ def parse_names(spec: str | Sequence[str] | None, what: str = "variables") -> tu
 
     Parameters
     ----------
-    spec : str, sequence of str or None
-        ``"x y"``, ``"x, y"``, ``"x,y"`` or ``["x", "y"]``; None means no names.
+    spec : str, sympy.Symbol, sequence of str or sympy.Symbol, or None
+        ``"x y"``, ``"x, y"``, ``"x,y"`` or ``["x", "y"]``; SymPy symbols stand for
+        their names. None means no names.
     what : str
         What the names are, for error messages (``"variables"`` or ``"params"``).
 
@@ -53,15 +54,21 @@ def parse_names(spec: str | Sequence[str] | None, what: str = "variables") -> tu
         return ()
     if isinstance(spec, str):
         raw = [p for p in re.split(r"[\s,]+", spec) if p]
-    elif isinstance(spec, Sequence) and not isinstance(spec, (bytes, bytearray)):
+    elif isinstance(spec, sympy.Symbol):
+        raw = [spec]
+    elif (isinstance(spec, (Sequence, sympy.Tuple))
+          and not isinstance(spec, (bytes, bytearray))):
         raw = list(spec)
     else:
         raise InputError(f"{what} must be a string such as 'x y' or a list of names, "
                          f"not {type(spec).__name__}")
     names: list[str] = []
     for item in raw:
+        if isinstance(item, sympy.Symbol):
+            item = item.name
         if not isinstance(item, str):
-            raise InputError(f"{what} must contain names (str), not {type(item).__name__}: {item!r}")
+            raise InputError(f"{what} must contain names (str or sympy.Symbol), not "
+                             f"{type(item).__name__}: {item!r}")
         name = unicodedata.normalize("NFKC", item)
         _check_name(name, what)
         if name in names:

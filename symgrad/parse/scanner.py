@@ -17,14 +17,21 @@ import sys
 import unicodedata
 from typing import NamedTuple
 
+from .. import functions as _fn
 from ..errors import ParseError
 
 # ----------------------------------------------------------------------------- limits
 
 #: Longest formula string accepted, in characters (checked before anything else).
 MAX_LENGTH = 100_000
+#: Most nodes of a formula given as a SymPy expression (a string of MAX_LENGTH
+#: characters has at most about this many).
+MAX_NODES = MAX_LENGTH // 2
 #: Deepest nesting of parentheses, calls, unary signs, powers and conditionals.
-MAX_NESTING = 60
+MAX_NESTING = 120
+#: Tallest tower of powers with variable exponents (``x**x**...``, also through
+#: parentheses): each level multiplies the size of the derivatives.
+MAX_POWER_TOWER = 32
 #: Most binary operators in one chain such as ``a + b - c + ...`` (CPython's parser
 #: recurses once per operator when it builds the tree; ~3000 would crash it).
 MAX_CHAIN = 2_000
@@ -109,6 +116,7 @@ def _scan(text: str) -> tuple[list[_Token], set[int]]:
     Returns the tokens (without whitespace and comments) and the indexes of the
     ``lambda`` tokens that are names rather than lambda expressions.
     """
+    _check_characters(text)
     tokens: list[_Token] = []
     stack = [_Level("", 0)]
     lambda_names: set[int] = set()
@@ -201,6 +209,28 @@ def _scan(text: str) -> tuple[list[_Token], set[int]]:
     return tokens, lambda_names
 
 
+# Characters refused anywhere, comments included: control characters other than the
+# whitespace the grammar allows (NUL, ESC, ...), format characters (the bidirectional
+# overrides of "Trojan Source", zero-width joiners, BOM), lone surrogates (which cannot
+# even be encoded to UTF-8 for the parser), private-use and unassigned code points.
+_BAD_CATEGORIES = {"Cc": "a control character", "Cf": "an invisible formatting character",
+                   "Cs": "a lone surrogate", "Co": "a private-use character",
+                   "Cn": "an unassigned code point", "Zl": "a line separator",
+                   "Zp": "a paragraph separator"}
+_ALLOWED_CONTROLS = frozenset(" \t\n\r\f")
+_SUSPECT_RE = re.compile(r"[^\x20-\x7e\t\n\r\f]")
+
+
+def _check_characters(text: str) -> None:
+    """Refuse characters that cannot be shown, encoded or trusted, with a caret."""
+    for m in _SUSPECT_RE.finditer(text):
+        ch = m.group()
+        category = unicodedata.category(ch)
+        if category in _BAD_CATEGORIES and ch not in _ALLOWED_CONTROLS:
+            raise ParseError(f"character {ch!r} (U+{ord(ch):04X}, {_BAD_CATEGORIES[category]}) "
+                             "is not allowed in a formula", text, m.start())
+
+
 def _check_operator(tok: _Token, prev_operand: bool, top_level: bool, text: str) -> None:
     """Explain operators that are never valid where they stand, before CPython does."""
     if tok.text == "~" and prev_operand:
@@ -253,6 +283,11 @@ def _check_adjacent(tokens: list[_Token], lambda_names: set[int], text: str) -> 
             continue
         prev = tokens[i - 1]
         if prev.kind == "close" or _is_operand(prev, i - 1, lambda_names):
+            if prev.kind == "name" and tok.kind in ("name", "number") and prev.text in _fn.BY_NAME:
+                # 'sin x': a call without parentheses, not a product with a symbol 'sin'.
+                raise ParseError(
+                    f"missing parentheses: {prev.text} is a function; write "
+                    f"{prev.text}({tok.text})", text, tok.start)
             left = "(...)" if prev.kind == "close" else prev.text
             raise ParseError(
                 f"missing operator before {tok.text!r}: implicit multiplication is not "
