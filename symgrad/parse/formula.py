@@ -9,7 +9,7 @@ import sympy
 
 from ..errors import InputError, ParseError
 from .convert import _parse_one
-from .from_sympy import convert_sympy
+from .from_sympy import convert_sympy, source_text
 from .names import _symbol, natural_key, parse_names
 
 # ---------------------------------------------------------------------------- Formula
@@ -121,7 +121,7 @@ def parse(
         raise InputError("formula has no variables; pass variables='x' to evaluate it over points")
 
     return Formula(
-        sources=tuple(s if isinstance(s, str) else str(s) for s in sources),
+        sources=tuple(s if isinstance(s, str) else source_text(s) for s in sources),
         exprs=tuple(exprs),
         variables=tuple(_symbol(n) for n in var_names),
         params=tuple(_symbol(n) for n in param_names),

@@ -15,7 +15,8 @@ guards as a parsed string:
 * **operations**: ``Add``, ``Mul``, ``Pow``, every function class of the registry
   (``symgrad.functions.entry_for``; SymPy's own ``floor``/``ceiling`` become symgrad's,
   whose derivative is 0), and ``Piecewise`` whose conditions are built from ``Lt Le Gt
-  Ge Eq Ne``, ``And Or Not`` and ``true``/``false``.
+  Ge Eq Ne``, ``And Or Not``, ``true``/``false`` and ``ITE`` (which SymPy itself
+  builds from nested conditions).
 
 Anything else is an :class:`~symgrad.errors.InputError` that names the class and the
 expression it occurs in. The limits of strings apply: at most
@@ -51,8 +52,16 @@ _SUBSTITUTES = {sympy.floor: _sf.floor, sympy.ceiling: _sf.ceiling}
 _CONSTANT_VALUES = frozenset(CONSTANTS.values())
 
 
+def source_text(expr: sympy.Basic) -> str:
+    """``str(expr)``, or a placeholder when it holds integers too long to print."""
+    try:
+        return str(expr)
+    except ValueError:  # Python's limit on int -> str conversion (4300 digits)
+        return f"<SymPy {type(expr).__name__} with integers too long to print>"
+
+
 def _short(node: object, limit: int = 60) -> str:
-    text = str(node)
+    text = source_text(node) if isinstance(node, sympy.Basic) else repr(node)
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
@@ -197,6 +206,8 @@ class _SympyConverter(_Converter):
             return sympy.And(*parts) if isinstance(node, sympy.And) else sympy.Or(*parts)
         if isinstance(node, sympy.Not):
             return sympy.Not(self.sympy_condition(node.args[0], node, depth + 1))
+        if isinstance(node, sympy.ITE):  # SymPy's own rewriting of nested conditions
+            return sympy.ITE(*(self.sympy_condition(a, node, depth + 1) for a in node.args))
         raise self.refuse(node, parent, "is not supported in a condition (use Lt, Le, Gt, Ge, "
                                         "Eq, Ne, And, Or, Not)")
 
