@@ -45,7 +45,10 @@ class ParseError(SymgradError, ValueError):
     def _render(self) -> str:
         if not self.formula:
             return self.reason
-        shown = self.formula.replace("\n", " ").replace("\t", " ")
+        # One character per position keeps the caret aligned; characters that would
+        # break the output (controls, lone surrogates, bidi overrides) are shown as '?'.
+        shown = "".join(c if c.isprintable() or c == " " else " " if c in "\t\n\r\f" else "?"
+                        for c in self.formula)
         lines = [self.reason, "", "    " + shown]
         if self.position is not None:
             pos = max(0, min(self.position, len(shown)))

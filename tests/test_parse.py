@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 
 import pytest
@@ -18,6 +19,7 @@ from symgrad.parse import (
     MAX_CHAIN,
     MAX_LENGTH,
     MAX_NESTING,
+    MAX_POWER_TOWER,
     Formula,
     natural_key,
     parse,
@@ -350,7 +352,7 @@ def test_vector_unknown_name():
         parse(["x", "x*q"], variables="x")
 
 
-@pytest.mark.parametrize("bad", [[], (), 3, None, b"x", sympy.Symbol("x"), ["x", 2]])
+@pytest.mark.parametrize("bad", [[], (), 3, None, b"x", ["x", 2], {"x": 1}, 3.0])
 def test_bad_formula_types(bad):
     with pytest.raises(InputError):
         parse(bad)
@@ -467,7 +469,8 @@ REJECTED = [
     ("where(x, 1, 2)", 6, "a condition must be a comparison"),
     ("where(x is y, 1, 2)", 8, "'is' is not allowed"),
     ("(x)(2)", 1, "unknown function 'x'"),
-    ("f()()", 0, "only functions from the function table can be called"),
+    ("f()()", 3, "only functions from the function table can be called"),
+    ("(x + 1)(x - 1)", 7, "for multiplication write (...)*(...)"),
     ("x := 1", 2, "assignment expressions (:=) are not allowed"),
     ("x = 1", 2, "'=' is assignment"),
     ("None", 0, "None is not allowed"),
@@ -536,8 +539,9 @@ def _raises_fast(text: str, match: str, limit: float = HANG_GUARD_S) -> ParseErr
         ("x**" * 10000 + "x", "nested too deeply"),
         ("not " * 10000 + "x", "nested too deeply"),
         ("x if y else " * 1000 + "x", "nested too deeply"),
-        ("where(" * 100 + "x" + ")" * 100, "nested too deeply"),
-        ("sin(" * 100 + "x" + ")" * 100, "nested too deeply"),
+        ("where(" * (MAX_NESTING + 1) + "x" + ")" * (MAX_NESTING + 1), "nested too deeply"),
+        ("sin(" * (MAX_NESTING + 1) + "x" + ")" * (MAX_NESTING + 1), "nested too deeply"),
+        ("sin(" * 10000 + "x" + ")" * 10000, "nested too deeply"),
         ("+".join(["x"] * (MAX_CHAIN + 500)), f"more than {MAX_CHAIN} operators"),
         ("9**9**9**9", "constant 9\\*\\*9\\*\\*9 is too large \\(overflows float64\\)"),
         ("x*9**9**9**9", "too large"),
@@ -561,7 +565,8 @@ def test_limits_fail_fast(text, match):
 def test_limit_positions():
     assert _raises_fast("9**9**9**9", "too large").position == 3
     assert _raises_fast("1e999999", "overflows").position == 0
-    assert _raises_fast("x + " + "(" * 61 + "x" + ")" * 61, "nested").position == 4 + 60
+    deep = MAX_NESTING + 1
+    assert _raises_fast("x + " + "(" * deep + "x" + ")" * deep, "nested").position == 4 + MAX_NESTING
     assert _raises_fast("x" * (MAX_LENGTH + 1), "long").position is None
 
 
@@ -661,3 +666,193 @@ def test_round_trip(pair):
             parse(text, variables=_NAMES)
         return
     assert parse(text, variables=_NAMES).exprs[0] == expected
+
+
+# ------------------------------------------- constants of any leaves stay bounded
+
+CONSTANT_TOWERS = [
+    # (formula, position of the refused sub-expression)
+    ("x*pi**pi**pi**pi**pi", 6),
+    ("x*E**E**E**E**E", 5),
+    ("2**E**E**E**E", 3),
+    ("pi**pi**pi**pi", 0),
+    ("2.5**pi**E**3", 0),
+    ("sqrt(2)**pi**pi**pi", 0),
+    ("exp(exp(exp(9)))*x", 4),
+    ("x**pi**pi**pi**pi", 3),
+    ("x*pi**1000", 2),
+    ("sin(x) + 1/(pi**-(pi**pi**pi))", 9),
+]
+
+
+@pytest.mark.parametrize(("text", "position"), CONSTANT_TOWERS)
+def test_constant_towers_are_refused_fast(text, position):
+    err = _raises_fast(text, "too large \\(overflows float64\\)")
+    assert err.position == position
+
+
+@pytest.mark.parametrize("text", ["pi**pi**pi**pi**pi", "E**E**E**E**E", "2**E**E**E**E"])
+def test_constant_towers_as_cli_numbers(text):
+    # The CLI parses --at values this way; a tower must not hang it either.
+    with pytest.raises(ParseError, match="too large"):
+        finishes(lambda: parse(text, variables="_symgrad_dummy"))
+
+
+def test_constants_formed_by_sympy_are_checked():
+    # SymPy expands (pi*x)**1000 into pi**1000*x**1000: a constant nobody wrote.
+    _raises_fast("(pi*x)**1000", "constant too large for float64")
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("x*pi**pi**pi", float(sympy.pi ** (sympy.pi**sympy.pi))),
+        ("x*pi**-(pi**pi**pi)", 0.0),       # far below float64: fine, it is 0.0
+        ("x*exp(-pi**pi**pi)", 0.0),
+        ("x*exp(exp(exp(1)))", 3814279.1047602),
+        ("x*gamma(pi**pi)", float(sympy.gamma(sympy.pi**sympy.pi))),
+    ],
+)
+def test_large_but_finite_constants(text, value):
+    result = finishes(lambda: expr(text))
+    coeff = float(sympy.N(result.subs(x, 1)))
+    assert coeff == pytest.approx(value, rel=1e-12, abs=1e-300)
+
+
+def test_log_of_a_tiny_constant_is_finite():
+    value = finishes(lambda: expr("x + log(pi**-(pi**pi**pi))")) - x
+    assert float(value) == pytest.approx(-float(sympy.pi**sympy.pi**sympy.pi * sympy.log(sympy.pi)))
+
+
+@pytest.mark.parametrize(("text", "match"), [("x*(-2)**pi", "not a real number"),
+                                             ("x*asin(2)", "not a real number"),
+                                             ("x*log(0)", "infinite or undefined")])
+def test_constant_kinds(text, match):
+    _raises_fast(text, match)
+
+
+# ------------------------------------------ accepted formulas compile end to end
+
+
+def _composition(depth: int) -> tuple[str, float]:
+    """cos(sin(cos(...x...))) and its derivative at 0.3 by the chain rule."""
+    text, value, slope = "x", 0.3, 1.0
+    for i in range(depth):
+        text = ("sin(" if i % 2 else "cos(") + text + ")"
+    for i in range(depth):
+        if i % 2:
+            slope *= math.cos(value)
+            value = math.sin(value)
+        else:
+            slope *= -math.sin(value)
+            value = math.cos(value)
+    return text, slope
+
+
+def test_deep_composition_compiles():
+    import symgrad
+
+    text, slope = _composition(MAX_NESTING)
+    f = symgrad.compile(text)
+    assert f.gradient(0.3)[0] == pytest.approx(slope, rel=1e-10)
+
+
+def test_composition_beyond_the_limit_is_refused():
+    text, _ = _composition(MAX_NESTING + 1)
+    # The caret is at the first '(' too many.
+    assert _raises_fast(text, "nested too deeply").position == 4 * MAX_NESTING + 3
+
+
+def test_power_tower_hessian_compiles():
+    import mpmath
+
+    import symgrad
+
+    text = "x" + "**x" * 9  # ten levels
+    f = symgrad.compile(text)
+    expected = mpmath.diff(lambda t: mpmath.power(t, _tower(t, 9)), 0.3, 2)
+    assert f.hessian(0.3).item() == pytest.approx(float(expected), rel=1e-8)
+
+
+def _tower(t, levels):
+    import mpmath
+
+    return t if levels == 1 else mpmath.power(t, _tower(t, levels - 1))
+
+
+_TOO_TALL = MAX_POWER_TOWER + 1
+
+
+@pytest.mark.parametrize("text", ["x" + "**x" * _TOO_TALL,
+                                  "x**(" * _TOO_TALL + "x" + ")" * _TOO_TALL,
+                                  "pow(x, " * _TOO_TALL + "y" + ")" * _TOO_TALL])
+def test_power_tower_limit(text):
+    _raises_fast(text, f"more than {MAX_POWER_TOWER} deep with variable exponents")
+
+
+def test_power_tower_at_the_limit_and_constant_exponents_are_fine():
+    assert parse("x" + "**x" * MAX_POWER_TOWER).variable_names == ("x",)
+    assert expr("x**2**2**2") == x**16  # constant exponents are no tower
+
+
+def test_long_sum_compiles():
+    import symgrad
+
+    f = symgrad.compile(" + ".join(f"{i % 7}*x{i}" for i in range(MAX_CHAIN // 2)))
+    [value] = f.evaluate_python(["value"], *([1.0] * f.n_variables))
+    assert float(value) == sum(i % 7 for i in range(MAX_CHAIN // 2))
+
+
+# -------------------------------------------------------------- bad characters
+
+
+@pytest.mark.parametrize(
+    ("text", "position", "what"),
+    [
+        ("x + \ud800", 4, "lone surrogate"),
+        ("x + y\udfff", 5, "lone surrogate"),
+        ("x\x00 + y", 1, "control character"),
+        ("x + \x1b[31my", 4, "control character"),
+        ("x + y  # \u202e comment", 9, "invisible formatting"),
+        ("x\u200d + y", 1, "invisible formatting"),
+        ("\ufeffx", 0, "invisible formatting"),
+        ("x\x0b+ y", 1, "control character"),
+    ],
+)
+def test_bad_characters(text, position, what):
+    with pytest.raises(ParseError) as info:
+        parse(text)
+    assert info.value.position == position
+    assert what in info.value.reason and "is not allowed in a formula" in info.value.reason
+    # The message can be printed and encoded, and the caret still lines up.
+    message = str(info.value)
+    message.encode("utf-8")
+    assert message.isascii() or all(c.isprintable() or c == "\n" for c in message)
+    assert message.splitlines()[-1] == "    " + " " * position + "^"
+
+
+def test_tabs_newlines_and_unicode_names_are_still_fine():
+    assert expr("x\t+\r\n y\f") == x + y
+    assert expr("α + x  # ünïcödé comment") == sym("α") + x
+
+
+# ------------------------------------------------------------------------ hints
+
+
+@pytest.mark.parametrize(("text", "position", "hint"),
+                         [("sin x", 4, "write sin(x)"), ("exp 2", 4, "write exp(2)"),
+                          ("log x + 1", 4, "write log(x)"), ("2*cos y", 6, "write cos(y)")])
+def test_function_without_parentheses_hint(text, position, hint):
+    with pytest.raises(ParseError) as info:
+        parse(text)
+    assert info.value.position == position
+    assert info.value.reason.endswith(hint)
+    assert "sin*" not in info.value.reason
+
+
+def test_formula_type_message():
+    for bad in (3.0, None, {"x": 1}):
+        with pytest.raises(InputError) as info:
+            parse(bad)
+        assert str(info.value) == ("formula must be a string such as 'x**2 + y' (or a list of "
+                                   f"them, or a SymPy expression), not {type(bad).__name__}")
