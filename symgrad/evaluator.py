@@ -696,9 +696,12 @@ class Evaluator:
             _threads.use_threads(self.parallel, npoints, compiled.cost)
             if kernel.releases_gil else 1
         )
-        _threads.run_chunked(
-            lambda lo, hi: kernel.run(flat, buffer, lo, hi), npoints, threads
-        )
+        if threads == 1:
+            kernel.run(flat, buffer, 0, npoints)  # the common case, kept short
+        else:
+            _threads.run_chunked(
+                lambda lo, hi: kernel.run(flat, buffer, lo, hi), npoints, threads
+            )
 
     def _array_tier(self, compiled: _Compiled, kernel, flat: list, buffer) -> bool:
         """Answer with NumPy while the kernel compiles in the background (tiered=True).
