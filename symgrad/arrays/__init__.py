@@ -29,9 +29,19 @@ __all__ = ["wants", "evaluate", "is_dask", "is_xarray", "direction"]
 _MODULES = sys.modules
 
 
+# type -> whether it is a dask or xarray type (types are few: the cache stays small)
+_KINDS: dict[type, bool] = {}
+
+
 def _foreign(a: Any) -> bool:
-    module = type(a).__module__
-    return module.startswith("dask.") or module.startswith("xarray.")
+    t = type(a)
+    hit = _KINDS.get(t)
+    if hit is None:
+        module = getattr(t, "__module__", "") or ""
+        hit = module.startswith(("dask.", "xarray."))
+        if len(_KINDS) < 1024:
+            _KINDS[t] = hit
+    return hit
 
 
 def is_dask(a: Any) -> bool:
@@ -48,14 +58,16 @@ def wants(args: tuple, kwargs: dict, extra: tuple = ()) -> bool:
     """Whether a call has a dask or xarray input (then :func:`evaluate` answers it)."""
     if "dask" not in _MODULES and "xarray" not in _MODULES:
         return False
+    get = _KINDS.get
     for a in args:
-        if _foreign(a):
+        if get(type(a)) is not False and _foreign(a):
             return True
-    for a in kwargs.values():
-        if _foreign(a):
-            return True
+    if kwargs:
+        for a in kwargs.values():
+            if get(type(a)) is not False and _foreign(a):
+                return True
     for a in extra:
-        if _foreign(a):
+        if get(type(a)) is not False and _foreign(a):
             return True
     return False
 
