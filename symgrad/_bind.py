@@ -108,13 +108,19 @@ class Binder:
         )
 
     # -- evaluator calls -----------------------------------------------------------------
-    def bind(self, args: tuple, kwargs: Mapping[str, Any], dtype: np.dtype) -> list[np.ndarray]:
-        """Map call arguments to one array per name (variables, then parameters)."""
+    def bind(
+        self, args: tuple, kwargs: Mapping[str, Any], dtype: np.dtype, convert=as_float
+    ) -> list[np.ndarray]:
+        """Map call arguments to one array per name (variables, then parameters).
+
+        ``convert(value, name, dtype)`` makes each value an array (``as_float``; the
+        dask and xarray paths of ``symgrad.arrays`` keep their arrays lazy).
+        """
         n, p = len(self.variables), len(self.params)
         values: dict[str, Any] = {}
         if args:
             if len(args) == 1 and n > 1 and not kwargs.keys() & set(self.variables):
-                points = as_float(args[0], "points", dtype)
+                points = convert(args[0], "points", dtype)
                 if points.ndim == 0 or points.shape[-1] != n:
                     raise InputError(
                         f"one positional argument is taken as an array of points with "
@@ -135,7 +141,7 @@ class Binder:
             values[key] = value
         if len(values) != len(self.names):
             raise self.missing(next(k for k in self.names if k not in values))
-        return [as_float(values[k], k, dtype) for k in self.names]
+        return [convert(values[k], k, dtype) for k in self.names]
 
     def _count_message(self, count: int) -> str:
         n = len(self.variables)

@@ -60,6 +60,7 @@ import numpy as np
 import sympy
 
 from . import _threads
+from . import arrays as _arrays
 from . import outputs as kinds
 from ._bind import Binder, as_float, join_names
 from .backends import get_backend
@@ -564,7 +565,10 @@ class Evaluator:
     def _direction(self, direction) -> tuple[np.ndarray, ...]:
         if direction is None:
             raise InputError("hvp needs direction=v, one entry per variable.")
-        d = as_float(direction, "direction", self._dtype)
+        if _arrays.wants((direction,), {}):  # symgrad.arrays: a dask/xarray direction
+            d = _arrays.direction(direction, self.variables, self._dtype)
+        else:
+            d = as_float(direction, "direction", self._dtype)
         n = self.n_variables
         if d.ndim == 0 or d.shape[-1] != n:
             raise InputError(
@@ -652,6 +656,10 @@ class Evaluator:
             self._binder.check_keywords("out")
         if args and self._order_warning is not None and self.n_variables > 1:
             self._warn_order()
+        # -- symgrad.arrays: dask / xarray inputs get lazy, labelled results ---------
+        if _arrays.wants(args, kwargs, extra):
+            return _arrays.evaluate(self, items, args, kwargs, out, extra)
+        # -- end symgrad.arrays ------------------------------------------------------
         originals = self._binder.bind(args, kwargs, self._dtype) + list(extra)
         inputs = originals
         labels = self._binder.names + tuple(f"direction[{k}]" for k in range(len(extra)))

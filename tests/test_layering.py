@@ -31,6 +31,7 @@ STAGES = [
     "options",
     "_bind",
     "optimize",
+    "arrays",  # dask and xarray inputs (imports neither library until one is passed)
     "evaluator",
     "api",
     "validate",

@@ -107,6 +107,59 @@ def _points(names, points, naxes) -> dict[str, int]:
 
 
 
+def _labelled_nodes(ev, domain) -> dict[str, np.ndarray] | None:
+    """Each variable's grid nodes from xarray coordinates (None: ``domain`` has none).
+
+    ``domain`` is an xarray DataArray or Dataset with a 1-D coordinate named like each
+    variable (``temperature.coords["lat"]``), or a mapping from each variable to a 1-D
+    DataArray of nodes (``{"x": da.x, "y": da.y}``). The nodes must be uniformly spaced
+    (the tolerance is derived from the spacing); descending ones are checked ascending
+    (the report does not depend on the direction of an axis).
+    """
+    from ..arrays import is_xarray
+
+    names = ev.variables
+    if is_xarray(domain):
+        missing = [v for v in names if v not in domain.coords]
+        if missing:
+            raise InputError(
+                f"the domain's coordinates ({', '.join(map(str, domain.coords)) or 'none'}) "
+                f"have none named {missing[0]!r}; every variable needs a 1-D coordinate of "
+                "its name (rename the coordinate, or pass {variable: DataArray of nodes})."
+            )
+        source = {v: domain.coords[v] for v in names}
+    elif isinstance(domain, Mapping) and any(is_xarray(v) for v in domain.values()):
+        source = dict(domain)
+        unknown = [k for k in source if k not in names]
+        if unknown:
+            raise InputError(f"domain has nodes for {unknown[0]!r}, which is not a variable.")
+        missing = [v for v in names if v not in source]
+        if missing:
+            raise InputError(f"domain has no nodes for variable {missing[0]!r}.")
+    else:
+        return None
+    nodes = {}
+    for v in names:
+        c = np.asarray(source[v], dtype=np.float64)
+        if c.ndim != 1 or len(c) < _MIN_POINTS:
+            raise InputError(
+                f"the nodes of {v!r} must be a 1-D coordinate of at least {_MIN_POINTS} "
+                f"points; got shape {c.shape}."
+            )
+        step = np.diff(c)
+        if not np.all(np.isfinite(c)) or not (np.all(step > 0) or np.all(step < 0)):
+            raise InputError(f"the nodes of {v!r} must be finite and strictly monotonic.")
+        if not np.allclose(step, step.mean(), rtol=1e-6, atol=0):
+            raise InputError(
+                f"the nodes of {v!r} are not uniformly spaced (steps from "
+                f"{np.abs(step).min():g} to {np.abs(step).max():g}); check derives its "
+                "tolerance from one spacing per axis. Interpolate onto a uniform grid, "
+                "or use check_points."
+            )
+        nodes[v] = c if step[0] > 0 else c[::-1].copy()
+    return nodes
+
+
 # ------------------------------------------------------------------------ grid check
 
 
@@ -379,9 +432,12 @@ def check(
     f : Evaluator, str or list of str
         What to check. A formula is compiled with ``symgrad.compile(f, variables,
         params, parallel=False)``; a list of formulas checks the Jacobian.
-    domain : dict or (lo, hi)
+    domain : dict or (lo, hi), or an xarray object
         ``{name: (lo, hi)}`` for every variable (a missing one is an InputError naming
-        it), or one ``(lo, hi)`` for all.
+        it), or one ``(lo, hi)`` for all. Or the grid itself: an xarray DataArray or
+        Dataset whose 1-D coordinates named like the variables are the nodes (their
+        spacing is the grid's; ``points`` does not apply), or ``{name: 1-D DataArray
+        of nodes}``.
     points : int or dict, optional
         Grid points per axis, including both ends (at least 9; odd numbers keep both
         ends on the 2h grid). Default by the number of grid axes:
@@ -427,7 +483,12 @@ def check(
         raise InputError(f"edge_order must be 1 or 2 (numpy.gradient), not {edge_order!r}.")
     kinds = _derivative_kinds(ev, derivatives)
     pvals = _param_values(ev, param_values, param_kwargs)
-    dom = _domain(ev, domain)
+    nodes = _labelled_nodes(ev, domain)
+    if nodes is not None and points is not None:
+        raise InputError("points= does not apply when the domain's coordinates give the nodes.")
+    dom = _domain(ev, domain) if nodes is None else {
+        v: (float(c[0]), float(c[-1])) for v, c in nodes.items()
+    }
     names = ev.variables
     n = len(names)
     if slices is None:
@@ -448,8 +509,12 @@ def check(
                 f"differences along {naxes} at a time; pass slices='full' (with fewer "
                 "points) or use check_points."
             )
-    pts = _points(names, points, naxes)
-    coords = {v: np.linspace(dom[v][0], dom[v][1], pts[v]) for v in names}
+    if nodes is None:
+        pts = _points(names, points, naxes)
+        coords = {v: np.linspace(dom[v][0], dom[v][1], pts[v]) for v in names}
+    else:
+        pts = {v: len(nodes[v]) for v in names}
+        coords = nodes
     spacing = {v: (dom[v][1] - dom[v][0]) / (pts[v] - 1) for v in names}
 
     if mode == "full":
