@@ -33,7 +33,7 @@ __all__ = [
 
 ENTRY_RE = re.compile(r"symgrad_[0-9a-f]{32}\.py\Z")
 # The request cache's entries (symgrad.request_cache).
-REQUEST_RE = re.compile(r"symgrad-req-[0-9a-f]{32}\.json\Z")
+REQUEST_RE = re.compile(r"symgrad_req_[0-9a-f]{32}\.json\Z")
 TMP_RE = re.compile(r"\.symgrad-tmp-[A-Za-z0-9_]+\.py\Z")
 # numba's index and data files (and its temporary files while writing them):
 # ``<module>.<function>-<line>.py<major><minor><abiflags>.nbi`` / ``.<n>.nbc`` /

@@ -108,6 +108,7 @@ class _Compiled:
     # it came from there (its program is then a request_cache.CachedProgram).
     disk_key: str | None = None
     from_disk: bool = False
+    auto_done: bool = False  # tiered="auto" has answered this request's first call
     has_results: bool = True
 
 
@@ -788,6 +789,8 @@ class Evaluator:
     def _run(self, compiled: _Compiled, flat: list, buffer, npoints: int, one_point: bool):
         kernel = self._kernel(compiled)
         if one_point:
+            if self.tiered == "auto" and self._array_tier(compiled, kernel, flat, buffer, True):
+                return
             kernel.run_point(tuple(a[0] for a in flat), buffer)
             if self._dtype == np.float64 and hasattr(kernel, "point_function"):
                 # The one-point kernel is now compiled for floats: later single-point
@@ -807,14 +810,26 @@ class Evaluator:
             lambda lo, hi: kernel.run(flat, buffer, lo, hi), npoints, threads
         )
 
-    def _array_tier(self, compiled: _Compiled, kernel, flat: list, buffer) -> bool:
+    def _array_tier(self, compiled: _Compiled, kernel, flat: list, buffer,
+                    one_point: bool = False) -> bool:
         """Answer with NumPy while the kernel compiles in the background (tiered=True).
 
         Returns False once the kernel is ready (or when the program has no NumPy
         form), and the caller runs the kernel.
         """
         job = compiled.compiling
-        if job is not None and job.done():
+        if self.tiered == "auto":
+            # Only the first call of a request may be answered by NumPy; every later
+            # call waits for the kernel (bitwise reproducible from the second call on).
+            if job is not None:
+                job.result()
+                return False
+            if compiled.auto_done:
+                return False
+            compiled.auto_done = True
+            if not self._tier_pays(compiled, kernel, buffer.shape[1], one_point):
+                return False
+        elif job is not None and job.done():
             job.result()  # re-raises a compilation error, if any
             return False
         if compiled.array is False:
@@ -835,6 +850,29 @@ class Evaluator:
             scratch = np.zeros((buffer.shape[0], 1), dtype=buffer.dtype)
             compiled.compiling = _threads.background(lambda: kernel.run(probe, scratch, 0, 1))
         return True
+
+    @staticmethod
+    def _tier_pays(compiled: _Compiled, kernel, npoints: int, one_point: bool = False) -> bool:
+        """tiered="auto": is compiling predicted to take longer than NumPy's answer?
+
+        Never for a request from the request cache or a kernel numba has compiled in
+        this process or cached on disk (it loads in milliseconds). The predictions are
+        rough (measured on a 2-core x86 machine, see benchmarks/results/startup.md):
+        numba compiles in about 0.2 s + 0.1 ms per character of kernel source (+0.3 s
+        to import numba the first time); NumPy evaluates about 4 ns per unit of
+        ``_threads.cost_per_point`` per point. A single point is tiered only when the
+        compile is predicted to take over a second (big formulas): small formulas give
+        the kernel's bits from their first one-point call.
+        """
+        if compiled.from_disk or not hasattr(kernel, "is_cached"):
+            return False
+        if kernel.is_compiled() or kernel.is_cached():
+            return False
+        import sys
+
+        compile_ns = 2e8 + 1e5 * len(kernel.source) + (3e8 if "numba" not in sys.modules else 0)
+        numpy_ns = 1e6 + 4.0 * compiled.cost * npoints
+        return compile_ns > (max(numpy_ns, 1e9) if one_point else numpy_ns)
 
     def _output_buffer(self, program: Program, shape, npoints, out, inputs):
         """The ``(rows, N)`` buffer the kernel writes, and how results reach ``out``.

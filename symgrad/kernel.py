@@ -562,7 +562,7 @@ def clear_cache(memory: bool = True) -> int:
     int
         Number of files removed. Only regular files with names symgrad generates are
         touched: ``symgrad_<hash>.py`` entries, request-cache entries
-        (``symgrad-req-<hash>.json``) and symgrad's temporary files in the
+        (``symgrad_req_<hash>.json``) and symgrad's temporary files in the
         cache directory, and numba's ``symgrad_<hash>.*`` index and data files in its
         real ``__pycache__``. Symbolic links are never followed (nor deleted).
     """

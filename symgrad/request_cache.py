@@ -1,7 +1,7 @@
 """The persistent request cache: from a formula string to its kernel without SymPy.
 
 Two kinds of entries live beside the kernels in the cache directory
-(``symgrad._cachedir.cache_dir``), as ``symgrad-req-<hash>.json``:
+(``symgrad._cachedir.cache_dir``), as ``symgrad_req_<hash>.json``:
 
 * a *formula* entry, keyed by the formula strings, the variables and params as given
   and the versions of symgrad, numba, llvmlite, NumPy and Python: the record that a
@@ -73,7 +73,7 @@ def request_key(formula: str, options: Any, items: Any) -> str:
 
 
 def _path(key: str) -> Path:
-    return _cachedir.cache_dir() / f"symgrad-req-{key}.json"
+    return _cachedir.cache_dir() / f"symgrad_req_{key}.json"
 
 
 def _checksum(payload: dict) -> str:

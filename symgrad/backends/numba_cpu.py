@@ -7,6 +7,7 @@ builds numba dispatchers for it (compiled on the first call, or loaded from disk
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
@@ -49,7 +50,7 @@ class NumbaKernel:
         kinds = [("C", True)] * n
         d = self.kernel.dispatcher("kernel")
         for sig in list(getattr(d, "overloads", {})):
-            if len(sig) == n + 3 and getattr(sig[n], "dtype", None) == np.dtype(dtype):
+            if len(sig) == n + 3 and str(getattr(sig[n], "dtype", "")) == np.dtype(dtype).name:
                 kinds = [(t.layout, t.mutable) for t in sig[:n]]
                 break
         args = []
@@ -92,6 +93,18 @@ class NumbaKernel:
 
     def is_compiled(self) -> bool:
         return self._kernel is not None and bool(self._kernel.dispatcher("kernel").overloads)
+
+    def is_cached(self) -> bool:
+        """Whether numba's disk cache holds code for the array kernel (any signature)."""
+        path = self.kernel.path
+        if path is None:
+            return False
+        try:
+            prefix = path.stem + ".kernel-"
+            return any(name.startswith(prefix) and name.endswith(".nbi")
+                       for name in os.listdir(path.parent / "__pycache__"))
+        except OSError:
+            return False
 
     def cache_stats(self) -> dict[str, int]:
         if self._kernel is None:
