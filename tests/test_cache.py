@@ -426,13 +426,14 @@ def test_kernels_and_modules_are_released(private_cache, monkeypatch):
     kernels_before = len(kernel_module._kernels)
     modules_before = sum(1 for name in sys.modules if name.startswith("symgrad_"))
     for k in range(24):
-        f = symgrad.compile(f"x*y + {k + 100}", parallel=False)
+        # tiered=False: a background compile would keep its kernel alive meanwhile
+        f = symgrad.compile(f"x*y + {k + 100}", parallel=False, tiered=False)
         assert f(np.array([2.0]), np.array([3.0]))[0] == 6.0 + k + 100
     del f
     gc.collect()
     modules = sum(1 for name in sys.modules if name.startswith("symgrad_"))
     assert len(kernel_module._kernels) - kernels_before <= 6
     assert modules - modules_before <= 6
-    g = symgrad.compile("x*y + 100", parallel=False)  # dropped long ago: rebuilt from disk
+    g = symgrad.compile("x*y + 100", parallel=False, tiered=False)  # rebuilt from disk
     assert g(np.array([2.0]), np.array([3.0]))[0] == 106.0
     assert g.gradient(2.0, 3.0).tolist() == [3.0, 2.0]
