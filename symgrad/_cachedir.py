@@ -27,10 +27,13 @@ __all__ = [
     "remove_own_files",
     "is_entry_name",
     "is_tmp_name",
+    "is_request_name",
     "is_numba_name",
 ]
 
 ENTRY_RE = re.compile(r"symgrad_[0-9a-f]{32}\.py\Z")
+# The request cache's entries (symgrad.request_cache).
+REQUEST_RE = re.compile(r"symgrad_req_[0-9a-f]{32}\.json\Z")
 TMP_RE = re.compile(r"\.symgrad-tmp-[A-Za-z0-9_]+\.py\Z")
 # numba's index and data files (and its temporary files while writing them):
 # ``<module>.<function>-<line>.py<major><minor><abiflags>.nbi`` / ``.<n>.nbc`` /
@@ -43,6 +46,10 @@ NUMBA_RE = re.compile(
 
 def is_entry_name(name: str) -> bool:
     return ENTRY_RE.match(name) is not None
+
+
+def is_request_name(name: str) -> bool:
+    return REQUEST_RE.match(name) is not None
 
 
 def is_tmp_name(name: str) -> bool:

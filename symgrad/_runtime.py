@@ -35,7 +35,7 @@ __all__ = [
     "MAX_SINC_ORDER",
 ]
 
-from .functions import MAX_POLYGAMMA_ORDER, MAX_SINC_ORDER  # noqa: E402 (kept with its users)
+from ._limits import MAX_POLYGAMMA_ORDER, MAX_SINC_ORDER  # noqa: E402 (no SymPy here)
 
 
 @register_jitable

@@ -24,7 +24,7 @@ def compile(  # noqa: A001 (the natural name; shadows the builtin only inside sy
     cse: bool = True,
     simplify: bool = False,
     parallel: bool | str = "auto",
-    tiered: bool = False,
+    tiered: bool | str = "auto",
     backend: str = "numba",
 ) -> Evaluator:
     """Compile a formula (or a list of formulas) into a fast evaluator.
@@ -52,10 +52,16 @@ def compile(  # noqa: A001 (the natural name; shadows the builtin only inside sy
         Split large inputs over threads (``$SYMGRAD_NUM_THREADS``, default: the
         usable cores): always, never, or when the estimated work of a call exceeds
         ``symgrad.evaluator.PARALLEL_WORK_NS`` (default).
-    tiered : bool
-        Fast first results: until the numba kernel for a request has compiled (in a
-        background thread), calls on arrays are answered by NumPy evaluating the same
-        program. Results then agree with the kernel's to a few ulps, not bitwise.
+    tiered : {"auto", True, False}
+        Fast first results. ``"auto"`` (default): when a request's kernel is neither
+        compiled in this process nor cached on disk and compiling it is predicted to
+        take longer than evaluating the call with NumPy, the FIRST call of that
+        request is answered by NumPy evaluating the same program while numba
+        compiles in a background thread; every later call runs the kernel (waiting
+        for it), so results are bitwise reproducible from the second call on, and
+        the first agrees with them to a few ulps (NumPy's ufuncs vs libm).
+        ``True``: NumPy answers every call until the kernel is ready. ``False``:
+        every call runs the kernel (bitwise reproducible from the first call).
         Formulas using gamma, erf or polygamma always wait for the kernel.
     backend : {"numba", "numpy"}
         What runs the program: compiled numba kernels (default), or NumPy ufuncs on

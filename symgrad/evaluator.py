@@ -54,23 +54,28 @@ import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
-import sympy
 
 from . import _threads
 from . import arrays as _arrays
 from . import outputs as kinds
+from . import request_cache as _disk
 from ._bind import Binder, as_float, join_names
 from .backends import get_backend
-from .derive import Derivatives
-from .derive import partial as derive_partial
 from .errors import InputError, SymgradError, SymgradWarning
 from .options import Options, make_options
 from .outputs import MAX_ORDER, Request, normalize_request
-from .parse import Formula, parse
-from .program import Program, build_program
+
+# SymPy (and the modules that need it: parse.formula, derive, program) loads lazily:
+# a request found in the request cache (symgrad.request_cache) runs without it.
+if TYPE_CHECKING:  # pragma: no cover
+    import sympy
+
+    from .derive import Derivatives
+    from .parse import Formula
+    from .program import Program
 
 __all__ = ["Evaluator", "SparseHessian", "PARALLEL_WORK_NS", "MAX_ORDER"]
 
@@ -100,6 +105,12 @@ class _Compiled:
     # background compilation of the numba kernel.
     array: Any = False
     compiling: Any = None
+    # The request cache (symgrad.request_cache): this request's entry key, and whether
+    # it came from there (its program is then a request_cache.CachedProgram).
+    disk_key: str | None = None
+    from_disk: bool = False
+    auto_done: bool = False  # tiered="auto" has answered this request's first call
+    has_results: bool = True
 
 
 class SparseHessian(NamedTuple):
@@ -202,23 +213,28 @@ class Evaluator:
             options = make_options(**legacy_options)
         elif legacy_options:
             options = options.replace(**legacy_options)
-        self._formula = formula
+        self._formula_value = formula
+        self._setup(options, formula.variable_names, formula.param_names, formula.sources,
+                    formula.is_vector, len(formula.exprs), inferred_order, request)
+
+    def _setup(self, options, variable_names, param_names, sources, is_vector, n_outputs,
+               inferred_order, request) -> None:
         self._options = options
         self._dtype = np.dtype(options.dtype)
         self._backend = get_backend(options.backend)
-        self._binder = Binder(formula.variable_names, formula.param_names)
-        self._derivatives = Derivatives(
-            formula.exprs, formula.variables, options.simplify, formula.is_vector
-        )
+        self._binder = Binder(variable_names, param_names)
+        self._derivatives_value = None
+        self._sources, self._is_vector, self._n_outputs = sources, is_vector, n_outputs
+        self._disk_key: str | None = None  # the request cache's formula key, if any
         # How to rebuild this evaluator elsewhere (pickling): the request as given to
         # compile, or None for evaluators built from a Formula directly.
         self._request_args = request
         self._order_warning = (
             None
-            if not inferred_order or _conventional_order(formula.variable_names)
+            if not inferred_order or _conventional_order(variable_names)
             else (
                 "symgrad: the variables of this formula were not given, so they are in "
-                f"natural name order ({', '.join(formula.variable_names)}), and this "
+                f"natural name order ({', '.join(variable_names)}), and this "
                 "positional call binds its arguments in that order. Pass variables= "
                 "to compile (or call by keyword) if that is not the order you mean."
             )
@@ -226,6 +242,45 @@ class Evaluator:
         self._requests: dict[Request, _Compiled] = {}
         self._item_memo: dict[tuple, Request] = {}
         self._lock = threading.RLock()
+
+    @classmethod
+    def _from_cache(cls, light, options: Options, request: tuple, key: str) -> Evaluator:
+        """An evaluator of a request the request cache knows (Formula parsed lazily)."""
+        self = cls.__new__(cls)
+        self._formula_value = None
+        self._setup(options, light.variables, light.params, light.sources, light.is_vector,
+                    len(light.sources), light.inferred, request)
+        self._disk_key = key
+        return self
+
+    # The Formula and the Derivatives are built on first use (SymPy loads then).
+    @property
+    def _formula(self):
+        if self._formula_value is None:
+            from .parse import parse
+
+            with self._lock:
+                if self._formula_value is None:
+                    formula = parse(*self._request_args)
+                    if (formula.variable_names != self.variables
+                            or formula.param_names != self.params):
+                        raise SymgradError("internal: the request cache's names differ "
+                                           "from the parsed formula's")
+                    self._formula_value = formula
+        return self._formula_value
+
+    @property
+    def _derivatives(self):
+        if self._derivatives_value is None:
+            from .derive import Derivatives
+
+            f = self._formula
+            with self._lock:
+                if self._derivatives_value is None:
+                    self._derivatives_value = Derivatives(
+                        f.exprs, f.variables, self._options.simplify, f.is_vector
+                    )
+        return self._derivatives_value
 
     # -- description ------------------------------------------------------------------
     formula = property(lambda self: self._formula, doc="The parsed Formula.")
@@ -251,15 +306,14 @@ class Evaluator:
 
     @property
     def is_vector(self) -> bool:
-        return self._formula.is_vector
+        return self._is_vector
 
     @property
     def n_outputs(self) -> int:
-        return len(self._formula.exprs)
+        return self._n_outputs
 
     def __repr__(self) -> str:
-        f = self._formula
-        text = f.sources[0] if not self.is_vector else list(f.sources)
+        text = self._sources[0] if not self.is_vector else list(self._sources)
         extra = f", params={list(self.params)}" if self.params else ""
         return f"<symgrad.Evaluator {text!r} variables={list(self.variables)}{extra}>"
 
@@ -288,12 +342,21 @@ class Evaluator:
                 if hit is not None:
                     _cache.move_to_end(key)
                     return hit
-        evaluator = cls(
-            parse(formula, variables=variables, params=params),
-            options,
-            inferred_order=variables is None,
-            request=(formula, variables, params) if key is not None else None,
+        evaluator, disk_key = (
+            _warm_evaluator(cls, formula, variables, params, options)
+            if key is not None else (None, None)
         )
+        if evaluator is None:
+            from .parse import parse
+
+            evaluator = cls(
+                parse(formula, variables=variables, params=params),
+                options,
+                inferred_order=variables is None,
+                request=(formula, variables, params) if key is not None else None,
+            )
+            if disk_key is not None:
+                _record_formula(evaluator, disk_key)
         if key is not None:
             with _cache_lock:
                 evaluator = _cache.setdefault(key, evaluator)
@@ -331,11 +394,15 @@ class Evaluator:
     @property
     def jacobian_exprs(self) -> sympy.ImmutableMatrix:
         """The Jacobian, an m x n SymPy matrix."""
+        import sympy
+
         return sympy.ImmutableMatrix(self._derivatives.jacobian())
 
     @property
     def hessian_exprs(self) -> sympy.ImmutableMatrix:
         """The Hessian, an n x n symmetric SymPy matrix (scalar formulas)."""
+        import sympy
+
         self._require_scalar("hessian_exprs")
         n = self.n_variables
         upper = self._derivatives.hessian_upper(0)
@@ -356,6 +423,9 @@ class Evaluator:
                 f"partial() of order {len(names)} is too high (at most "
                 f"{MAX_PARTIAL_ORDER} variables)."
             )
+        from .derive import partial as derive_partial
+        from .parse import Formula
+
         wrt = [self._symbol(name) for name in names]
         d = self._derivatives
         expr = d.guarded(derive_partial(self._formula.exprs[0], wrt, self.simplify))
@@ -583,7 +653,13 @@ class Evaluator:
             items = self._items(items, None)
         with self._lock:
             compiled = self._requests.get(items)
+            if compiled is None and self._disk_key is not None:
+                compiled = self._cached_request(items)
+                if compiled is not None:
+                    self._requests[items] = compiled
             if compiled is None:
+                from .program import build_program
+
                 d = self._derivatives
                 specs = []
                 inputs = self._formula.variables + self._formula.params
@@ -596,15 +672,47 @@ class Evaluator:
                         inputs += extra
                         names += tuple(f"direction[{k}]" for k in range(len(extra)))
                 program = build_program(specs, inputs, cse=self.cse)
-                compiled = _Compiled(program, names, _threads.cost_per_point(program))
+                compiled = _Compiled(program, names, _threads.cost_per_point(program),
+                                     has_results=bool(program.results))
+                if self._disk_key is not None:
+                    compiled.disk_key = _disk.request_key(self._disk_key, self._options, items)
                 self._requests[items] = compiled
             return compiled
+
+    def _cached_request(self, items: Request) -> _Compiled | None:
+        """The request from the request cache (no SymPy), or None."""
+        if not hasattr(self._backend, "from_source"):
+            return None
+        key = _disk.request_key(self._disk_key, self._options, items)
+        payload = _disk.load(key)
+        program = _disk.CachedProgram.from_payload(payload, lambda: self._full_program(items))
+        if program is None:
+            return None
+        return _Compiled(program, tuple(payload["names"]), float(payload["cost"]),
+                         kernel=self._backend.from_source(payload["source"]),
+                         disk_key=key, from_disk=True, has_results=payload["has_results"])
+
+    def _full_program(self, items: Request):
+        """The Program of a request loaded from the request cache, built with SymPy."""
+        with self._lock:
+            compiled = self._requests.pop(items)
+            try:
+                disk_key, self._disk_key = self._disk_key, None
+                program = self._request(items).program
+            finally:
+                self._disk_key = disk_key
+                self._requests[items] = compiled
+        return program
 
     def _kernel(self, compiled: _Compiled):
         if compiled.kernel is None:
             with self._lock:
                 if compiled.kernel is None:
-                    compiled.kernel = self._backend.compile(compiled.program, compiled.names)
+                    kernel = self._backend.compile(compiled.program, compiled.names)
+                    if compiled.disk_key is not None and hasattr(self._backend, "from_source"):
+                        _disk.store(compiled.disk_key,
+                                    _disk.request_payload(compiled, kernel.source))
+                    compiled.kernel = kernel
         return compiled.kernel
 
     # -- calls --------------------------------------------------------------------------------
@@ -637,7 +745,7 @@ class Evaluator:
             self._warn_order()
         program = compiled.program
         buffer = (np.zeros if program.zero_rows else np.empty)((program.n_rows, 1))
-        compiled.point(*values, buffer)
+        compiled.point(values, buffer)
         return [
             buffer[offset, 0] if shape == () else buffer[offset : offset + size, 0].reshape(shape)
             for offset, size, shape in compiled.scalar_layout
@@ -681,7 +789,7 @@ class Evaluator:
         compiled = self._request(items)
         program = compiled.program
         buffer, finish = self._output_buffer(program, shape, npoints, out, originals)
-        if npoints > 0 and program.results:
+        if npoints > 0 and compiled.has_results:
             self._run(compiled, flat, buffer, npoints, shape == ())
         views = [_block_view(buffer, block, shape) for block in program.blocks]
         return views if finish is None else finish(views)
@@ -689,6 +797,8 @@ class Evaluator:
     def _run(self, compiled: _Compiled, flat: list, buffer, npoints: int, one_point: bool):
         kernel = self._kernel(compiled)
         if one_point:
+            if self.tiered == "auto" and self._array_tier(compiled, kernel, flat, buffer, True):
+                return
             kernel.run_point(tuple(a[0] for a in flat), buffer)
             if self._dtype == np.float64 and hasattr(kernel, "point_function"):
                 # The one-point kernel is now compiled for floats: later single-point
@@ -711,14 +821,26 @@ class Evaluator:
                 lambda lo, hi: kernel.run(flat, buffer, lo, hi), npoints, threads
             )
 
-    def _array_tier(self, compiled: _Compiled, kernel, flat: list, buffer) -> bool:
+    def _array_tier(self, compiled: _Compiled, kernel, flat: list, buffer,
+                    one_point: bool = False) -> bool:
         """Answer with NumPy while the kernel compiles in the background (tiered=True).
 
         Returns False once the kernel is ready (or when the program has no NumPy
         form), and the caller runs the kernel.
         """
         job = compiled.compiling
-        if job is not None and job.done():
+        if self.tiered == "auto":
+            # Only the first call of a request may be answered by NumPy; every later
+            # call waits for the kernel (bitwise reproducible from the second call on).
+            if job is not None:
+                job.result()
+                return False
+            if compiled.auto_done:
+                return False
+            compiled.auto_done = True
+            if not self._tier_pays(compiled, kernel, buffer.shape[1], one_point):
+                return False
+        elif job is not None and job.done():
             job.result()  # re-raises a compilation error, if any
             return False
         if compiled.array is False:
@@ -739,6 +861,29 @@ class Evaluator:
             scratch = np.zeros((buffer.shape[0], 1), dtype=buffer.dtype)
             compiled.compiling = _threads.background(lambda: kernel.run(probe, scratch, 0, 1))
         return True
+
+    @staticmethod
+    def _tier_pays(compiled: _Compiled, kernel, npoints: int, one_point: bool = False) -> bool:
+        """tiered="auto": is compiling predicted to take longer than NumPy's answer?
+
+        Never for a request from the request cache or a kernel numba has compiled in
+        this process or cached on disk (it loads in milliseconds). The predictions are
+        rough (measured on a 2-core x86 machine, see benchmarks/results/startup.md):
+        numba compiles in about 0.2 s + 0.1 ms per character of kernel source (+0.3 s
+        to import numba the first time); NumPy evaluates about 4 ns per unit of
+        ``_threads.cost_per_point`` per point. A single point is tiered only when the
+        compile is predicted to take over a second (big formulas): small formulas give
+        the kernel's bits from their first one-point call.
+        """
+        if compiled.from_disk or not hasattr(kernel, "is_cached"):
+            return False
+        if kernel.is_compiled() or kernel.is_cached():
+            return False
+        import sys
+
+        compile_ns = 2e8 + 1e5 * len(kernel.source) + (3e8 if "numba" not in sys.modules else 0)
+        numpy_ns = 1e6 + 4.0 * compiled.cost * npoints
+        return compile_ns > (max(numpy_ns, 1e9) if one_point else numpy_ns)
 
     def _output_buffer(self, program: Program, shape, npoints, out, inputs):
         """The ``(rows, N)`` buffer the kernel writes, and how results reach ``out``.
@@ -875,6 +1020,35 @@ def _request_key(formula, variables, params, options: Options) -> tuple | None:
     except TypeError:
         return None
     return key
+
+
+def _warm_evaluator(cls, formula, variables, params, options: Options):
+    """``(evaluator, formula key)`` from the request cache without SymPy.
+
+    The string is validated first (``symgrad.parse.check``: the pre-scan and the
+    syntax-tree whitelist); the evaluator comes only from a formula entry that a full
+    parse recorded with the same names. ``(None, key)``: parse fully, then record it
+    under ``key``; ``(None, None)``: not a plain-string request.
+    """
+    from .parse.check import light_request
+
+    light = light_request(formula, variables, params)
+    if light is None:
+        return None, None
+    key = _disk.formula_key(light.sources, light.is_vector,
+                            None if light.inferred else light.variables, light.params)
+    entry = _disk.load(key)
+    if (entry is None or entry.get("variables") != list(light.variables)
+            or entry.get("params") != list(light.params)):
+        return None, key
+    return cls._from_cache(light, options, (formula, variables, params), key), key
+
+
+def _record_formula(evaluator: Evaluator, key: str) -> None:
+    """A full parse accepted this request: record it (and use the request cache)."""
+    _disk.store(key, {"variables": list(evaluator.variables),
+                      "params": list(evaluator.params)})
+    evaluator._disk_key = key
 
 
 def _rebuild_request(formula, variables, params, options: Options) -> Evaluator:

@@ -73,8 +73,8 @@ __all__ = [
 ]
 
 #: Highest polygamma order the kernels implement (``symgrad._runtime.sg_polygamma``):
-#: derivatives of gamma/loggamma up to order 11.
-MAX_POLYGAMMA_ORDER = 10
+#: derivatives of gamma/loggamma up to order 11 (defined in ``symgrad._limits``).
+from ._limits import MAX_POLYGAMMA_ORDER  # noqa: E402
 
 Code = str | Callable[[list[str]], str] | None
 Domain = Callable[..., sympy.Basic] | None

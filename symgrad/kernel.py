@@ -561,13 +561,15 @@ def clear_cache(memory: bool = True) -> int:
     -------
     int
         Number of files removed. Only regular files with names symgrad generates are
-        touched: ``symgrad_<hash>.py`` entries and symgrad's temporary files in the
+        touched: ``symgrad_<hash>.py`` entries, request-cache entries
+        (``symgrad_req_<hash>.json``) and symgrad's temporary files in the
         cache directory, and numba's ``symgrad_<hash>.*`` index and data files in its
         real ``__pycache__``. Symbolic links are never followed (nor deleted).
     """
     removed = _cachedir.remove_own_files(
         cache_dir(),
-        lambda name: _cachedir.is_entry_name(name) or _cachedir.is_tmp_name(name),
+        lambda name: (_cachedir.is_entry_name(name) or _cachedir.is_tmp_name(name)
+                      or _cachedir.is_request_name(name)),
         pycache=_cachedir.is_numba_name,
     )
     if memory:

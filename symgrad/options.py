@@ -29,8 +29,12 @@ class Options:
     parallel : {"auto", True, False}
         Split large inputs over threads: when the estimated work pays (``"auto"``),
         always, or never.
-    tiered : bool
-        Answer with NumPy while the numba kernel compiles in the background.
+    tiered : {"auto", True, False}
+        ``"auto"`` (default): the FIRST array call of a request that must be compiled
+        (not in this process, not on disk) is answered by NumPy while numba compiles
+        in the background, when the compile is predicted to take longer than the
+        NumPy evaluation; every later call waits for and runs the kernel. ``True``:
+        NumPy answers until the kernel is ready. ``False``: always the kernel.
     backend : {"numba", "numpy"}
         What runs the program (see ``symgrad.backends``).
     """
@@ -39,7 +43,7 @@ class Options:
     cse: bool = True
     simplify: bool = False
     parallel: bool | str = "auto"
-    tiered: bool = False
+    tiered: bool | str = "auto"
     backend: str = "numba"
 
     def replace(self, **changes: Any) -> Options:
@@ -74,7 +78,10 @@ def make_options(**options: Any) -> Options:
     parallel = options.get("parallel", "auto")
     if not any(parallel is p or (isinstance(p, str) and parallel == p) for p in _PARALLEL):
         raise InputError(f"parallel must be True, False or 'auto', not {parallel!r}.")
-    for flag in ("cse", "simplify", "tiered"):
+    tiered = options.get("tiered", "auto")
+    if not (isinstance(tiered, bool) or (isinstance(tiered, str) and tiered == "auto")):
+        raise InputError(f"tiered must be 'auto', True or False, not {tiered!r}.")
+    for flag in ("cse", "simplify"):
         value = options.get(flag, getattr(Options, flag))
         if not isinstance(value, bool):
             raise InputError(f"{flag} must be True or False, not {value!r}.")

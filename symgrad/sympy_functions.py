@@ -101,7 +101,7 @@ class ceiling(sympy.ceiling):  # noqa: N801
 # ---------------------------------------------------------------------------- sinc
 #: Highest derivative order of ``sinc`` the kernels implement (``sinc_deriv(n, x)``,
 #: ``symgrad._runtime.sg_sinc_deriv``).
-MAX_SINC_ORDER = 10
+from ._limits import MAX_SINC_ORDER  # noqa: E402 (defined without SymPy for _runtime)
 
 
 class sinc(sympy.sinc):  # noqa: N801

@@ -16,6 +16,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "symgrad"
 STAGES = [
     "errors",
     "_version",
+    "_limits",  # numeric limits of the kernels (no SymPy)
     "_threads",  # the thread pool and fork safety: imports no other stage
     "sympy_functions",
     "functions",  # the function registry
@@ -27,6 +28,7 @@ STAGES = [
     "_runtime",
     "_cachedir",
     "kernel",
+    "request_cache",  # the persistent request cache (formula string -> kernel source)
     "backends",
     "options",
     "_bind",

@@ -13,12 +13,12 @@ from symgrad.validate import CHECKABLE
 
 @pytest.fixture(scope="module")
 def lap2():
-    return symgrad.compile("sin(x)*cos(2*y) + x**3*y", parallel=False)
+    return symgrad.compile("sin(x)*cos(2*y) + x**3*y", parallel=False, tiered=False)
 
 
 @pytest.fixture(scope="module")
 def lap3():
-    return symgrad.compile("exp(-x**2/2)*sin(y)*z + x*y*z**2", parallel=False)
+    return symgrad.compile("exp(-x**2/2)*sin(y)*z + x*y*z**2", parallel=False, tiered=False)
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,6 @@ import os
 import re
 import sys
 
-from .._bind import Binder
 from ..errors import InputError
 from ..outputs import OUTPUTS, OutputKind
 
@@ -341,6 +340,8 @@ def _point(ev, spec: str, params: dict[str, float], option: str = "--at"):
         elif name in ev.params:
             pvals[name] = _number(text, f"{option} {name}")
         else:
+            from .._bind import Binder
+
             err = Binder(ev.variables, ev.params).unknown(name, "name")
             raise _input_error(f"{option}: {err}")
     missing = [v for v in ev.variables if v not in values]
@@ -358,6 +359,8 @@ def _point(ev, spec: str, params: dict[str, float], option: str = "--at"):
 def _param_values(ev, specs) -> dict[str, float]:
     pairs = _pairs(specs, "--param")
     try:
+        from .._bind import Binder
+
         Binder(ev.variables, ev.params).param_values(
             pairs, variable_fix="give its value in --at", complete=False
         )
@@ -526,7 +529,60 @@ def _compile(args, formula, variables=None, params=None):
                       parallel=False, simplify=getattr(args, "simplify", False))
 
 
+class _Capture:
+    """Collects what a command writes (with the encoding of the real output)."""
+
+    def __init__(self, encoding):
+        self.encoding = encoding
+        self.parts: list[str] = []
+
+    def write(self, text: str) -> None:
+        self.parts.append(text)
+
+
+def _text_cache_key(args, out) -> str | None:
+    """The request cache's key for the printed text of this command, or None.
+
+    Only plain printing (no ``--at``, no ``--param``) of formulas that pass the
+    SymPy-free check (``symgrad.parse.check``) is cached; the text is stored after a
+    full parse and render, so a hit prints exactly what the slow path printed.
+    """
+    if args.at or args.param:
+        return None
+    from ..parse.check import light_request
+    from ..request_cache import _digest
+
+    formulas = list(args.formulas)
+    if light_request(formulas if len(formulas) > 1 else formulas[0], args.vars,
+                     args.params) is None:
+        return None
+    return _digest("cli-text", args.command, formulas, args.vars, args.params, args.format,
+                   bool(args.cse), bool(args.simplify), bool(args.json), _use_unicode(out))
+
+
+def _use_unicode(stream) -> bool:
+    """``render.use_unicode`` without importing render (which imports SymPy)."""
+    encoding = getattr(stream, "encoding", None) or "ascii"
+    try:
+        "∂²√⋅₀─∇×·".encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
+
+
 def _cmd_print(args, out) -> int:
+    # A warm start: the same printing command ran before, its text is in the cache.
+    try:
+        from .. import request_cache
+
+        text_key = _text_cache_key(args, out)
+    except Exception:  # noqa: BLE001 - the cache is an optimisation only
+        text_key = None
+    if text_key is not None:
+        hit = request_cache.load(text_key)
+        if hit is not None and isinstance(hit.get("text"), str):
+            out.write(hit["text"])
+            return EXIT_OK
     kind = OUTPUTS[_kind_name(args)]
     formula = _parse_formula(args)  # printing needs the parser only, never a kernel
     _applies(kind, formula)
@@ -542,7 +598,14 @@ def _cmd_print(args, out) -> int:
         # validate, even if unused
         _param_values(SimpleNamespace(params=formula.param_names,
                                       variables=formula.variable_names), args.param)
-    _print_symbolic(kind, formula, args, out)
+    if text_key is None:
+        _print_symbolic(kind, formula, args, out)
+        return EXIT_OK
+    buffer = _Capture(out.encoding)  # render.use_unicode looks at the encoding
+    _print_symbolic(kind, formula, args, buffer)
+    text = "".join(buffer.parts)
+    out.write(text)
+    request_cache.store(text_key, {"text": text})
     return EXIT_OK
 
 

@@ -123,8 +123,9 @@ Conventions
 
 from __future__ import annotations
 
-from .formula import Formula, parse
-from .names import CONSTANTS, FUNCTIONS, FunctionSpec, natural_key, parse_names
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .scanner import (
     BIG_ARGUMENT,
     MAX_CHAIN,
@@ -159,3 +160,33 @@ __all__ = [
     "BIG_ARGUMENT",
     "natural_key",
 ]
+
+# The parts that build SymPy objects load on first use, so that the SymPy-free check
+# (``symgrad.parse.check``) can be imported without importing SymPy.
+_LAZY = {
+    "Formula": "formula",
+    "parse": "formula",
+    "parse_names": "names",
+    "FunctionSpec": "names",
+    "FUNCTIONS": "names",
+    "CONSTANTS": "names",
+    "natural_key": "names",
+}
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .formula import Formula as Formula
+    from .formula import parse as parse
+    from .names import CONSTANTS as CONSTANTS
+    from .names import FUNCTIONS as FUNCTIONS
+    from .names import FunctionSpec as FunctionSpec
+    from .names import natural_key as natural_key
+    from .names import parse_names as parse_names
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value

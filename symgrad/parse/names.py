@@ -12,6 +12,7 @@ import sympy
 
 from .. import functions as _fn
 from ..errors import InputError
+from .check import natural_key  # noqa: F401 (re-exported)
 from .scanner import MAX_NAME_LENGTH
 
 # ------------------------------------------------------------------- function table
@@ -75,18 +76,6 @@ def parse_names(spec: str | Sequence[str] | None, what: str = "variables") -> tu
             raise InputError(f"{what}: {name!r} is listed twice")
         names.append(name)
     return tuple(names)
-
-
-def natural_key(name: str) -> tuple[list[str | int], str]:
-    """Sort key for the natural order of names (``x2`` before ``x10``).
-
-    Digit runs compare by numeric value, other runs as text; ties (``x01``, ``x1``) are
-    broken by plain string order.
-    """
-    parts = re.split(r"(\d+)", name)
-    # re.split with a group alternates text, digits, text, ...: odd indexes are digits,
-    # so two keys always compare int with int and str with str.
-    return [int(p) if i % 2 else p for i, p in enumerate(parts)], name
 
 
 def _check_name(name: str, what: str) -> None:

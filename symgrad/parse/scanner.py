@@ -17,8 +17,8 @@ import sys
 import unicodedata
 from typing import NamedTuple
 
-from .. import functions as _fn
 from ..errors import ParseError
+from ._arity import ARITY as _FUNCTION_NAMES
 
 # ----------------------------------------------------------------------------- limits
 
@@ -283,7 +283,7 @@ def _check_adjacent(tokens: list[_Token], lambda_names: set[int], text: str) -> 
             continue
         prev = tokens[i - 1]
         if prev.kind == "close" or _is_operand(prev, i - 1, lambda_names):
-            if prev.kind == "name" and tok.kind in ("name", "number") and prev.text in _fn.BY_NAME:
+            if prev.kind == "name" and tok.kind in ("name", "number") and prev.text in _FUNCTION_NAMES:
                 # 'sin x': a call without parentheses, not a product with a symbol 'sin'.
                 raise ParseError(
                     f"missing parentheses: {prev.text} is a function; write "
