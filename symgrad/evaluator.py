@@ -588,7 +588,9 @@ class Evaluator:
         if compiled.kernel is None:
             with self._lock:
                 if compiled.kernel is None:
-                    compiled.kernel = self._backend.compile(compiled.program, compiled.names)
+                    compiled.kernel = self._backend.compile(
+                        compiled.program, compiled.names, self._options
+                    )  # options: the kernel's math (vecmath)
         return compiled.kernel
 
     # -- calls --------------------------------------------------------------------------------

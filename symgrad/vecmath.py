@@ -39,7 +39,6 @@ import math
 import struct
 
 import numpy as np
-
 from numba.core import types
 from numba.extending import intrinsic, lower_builtin, overload, type_callable
 
@@ -48,7 +47,8 @@ __all__ = [
     "vm_exp", "vm_expm1", "vm_exp2", "vm_log", "vm_log1p", "vm_log2", "vm_log10",
     "vm_pow", "vm_sin", "vm_cos", "vm_tan", "vm_trig_ok", "vm_atan", "vm_atan2",
     "vm_asin", "vm_acos", "vm_sinh", "vm_cosh", "vm_tanh", "vm_asinh", "vm_acosh",
-    "vm_atanh", "vm_cbrt", "vm_erf", "vm_erfc",
+    "vm_atanh", "vm_cbrt", "vm_erf", "vm_erfc", "vm_logistic", "vm_softplus",
+    "vm_logaddexp", "vm_xlogy", "vm_sinc", "vm_select",
 ]
 
 #: sin/cos/tan are computed here for ``|x| <= TRIG_LIMIT`` (k = round(2x/pi) < 2**20:
@@ -174,6 +174,12 @@ def _inlined(pyfunc):
 
 
 @_inlined
+def vm_select(c, a, b):
+    """``a`` where ``c`` else ``b``, both already evaluated (a vector select)."""
+    return a if c else b
+
+
+@_inlined
 def _copysign(mag, sign):
     return i2f((f2i(mag) & _ABS) | (f2i(sign) & _SIGN))
 
@@ -284,8 +290,8 @@ def vm_exp2(x):
     r1 = c - (c - r)
     r2 = r - r1
     h = r * _LN2D
-    l = ((r1 * _LN2D_1 - h) + r1 * _LN2D_2 + r2 * _LN2D_1) + r2 * _LN2D_2 + r * _LN2D_TAIL
-    h2, rr = _two_sum(h, l)
+    lo = ((r1 * _LN2D_1 - h) + r1 * _LN2D_2 + r2 * _LN2D_1) + r2 * _LN2D_2 + r * _LN2D_TAIL
+    h2, rr = _two_sum(h, lo)
     y = 1.0 + (h2 + _expm1_tail(h2, rr))
     y = _scale(y, k)
     return y if x == x else x
@@ -444,11 +450,11 @@ def _log_dd(x):
     leading terms 2s + 2s**3/3 in double-double and the rest in double.
     """
     k, f = _log_decompose(x)
-    d = 2.0 + f  # exact: 1.7 < d < 2.5 and f has the ulp of 1 or less
+    d, dl = _two_sum(2.0, f)  # 2 + f is not always a double
     s = f / d
-    # s_lo = (f - s*d)/d
+    # s_lo = (f - s*(d + dl))/d
     p, e = _mul12(s, d)
-    s_lo = ((f - p) - e) / d
+    s_lo = (((f - p) - e) - s * dl) / d
     z = s * s
     w = z * z
     # 2*atanh(s) = 2s + 2s^3/3 + 2s^5/5 + ... ; the series from s^5 in double
@@ -477,19 +483,19 @@ def _log_dd(x):
     # sum 2s + t + tail
     a_hi, a_lo = _two_sum(2.0 * s, t_hi)
     a_lo += 2.0 * s_lo + t_lo + tail
-    h, l = _two_sum(a_hi, a_lo)
+    h, lo = _two_sum(a_hi, a_lo)
     # + k*ln2 (ln2 as three parts; k*L1 exact)
     dk = float(k)
     kh, kl = _two_sum(dk * 0.6931471805592082, h)  # ln2's first 40 bits: k*L1 exact
-    kl += l + dk * 7.371002565167799e-13
+    kl += lo + dk * 7.371002565167799e-13
     return _two_sum(kh, kl)
 
 
 @_inlined
-def _exp_dd(h, l):
-    """exp(h + l) for a double-double with |l| <= ulp(h); h clamped by the caller."""
+def _exp_dd(h, lo):
+    """exp(h + lo) for a double-double with |lo| <= ulp(h); h clamped by the caller."""
     k, r, rr = _exp_reduce(h, _INVLN2)
-    r2, rr2 = _two_sum(r, rr + l)
+    r2, rr2 = _two_sum(r, rr + lo)
     y = 1.0 + (r2 + _expm1_tail(r2, rr2))
     return _scale(y, k)
 
@@ -525,7 +531,7 @@ def vm_pow(x, y):
     mag = at_inf_x if (ax == inf) & (ay != inf) else mag
     neg = f2i(x) < 0
     res = -mag if (neg & y_odd) else mag
-    res = math.nan if (x < 0.0) & (not y_int) & (ay != inf) else res
+    res = math.nan if (x < 0.0) & (not y_int) & (ay != inf) & (ax != inf) else res
     res = math.nan if (x != x) | (y != y) else res
     res = 1.0 if (y == 0.0) | (x == 1.0) else res
     res = 1.0 if (x == -1.0) & (ay == inf) else res
@@ -738,9 +744,11 @@ def vm_atan2(y, x):
     q = 0.0 if den == 0.0 else q
     q = 1.0 if both_inf else q
     a = _atan_pos(q)
-    a = (_PIO2_HI - (a - _PIO2_LO)) if swap else a  # atan(|y|/|x|) in [0, pi/2]
-    neg_x = (x < 0.0) | ((x == 0.0) & (f2i(x) < 0))
-    a = (_PI - (a - _PI_LO)) if neg_x else a
+    neg_x = f2i(x) < 0
+    # |y| > |x|: pi/2 -+ atan(|x|/|y|); else atan(|y|/|x|) or pi - that (x < 0)
+    a_sw = (_PIO2_HI + (a + _PIO2_LO)) if neg_x else (_PIO2_HI - (a - _PIO2_LO))
+    a_no = (_PI - (a - _PI_LO)) if neg_x else a
+    a = a_sw if swap else a_no
     a = a if (x == x) & (y == y) else x + y
     return _copysign(a, y) if a == a else a
 
@@ -823,7 +831,9 @@ def vm_sinh(x):
     x = np.float64(x)
     ax = _fabs(x)
     t = vm_expm1(ax if ax < 22.0 else 0.0)
-    small = 0.5 * (t + t / (t + 1.0))
+    dh, dl = _two_sum(t, 1.0)  # t/(t + 1) without the rounding of t + 1
+    q = t / dh
+    small = 0.5 * (t + (q - q * (dl / dh)))
     big = _exp_k(ax if ax < 720.0 else 720.0, -1)
     res = small if ax < 22.0 else big
     res = res if x == x else x
@@ -848,7 +858,11 @@ def vm_tanh(x):
     small = ax < 1.0
     a = -2.0 * ax if small else 2.0 * (ax if ax < 40.0 else 40.0)
     t = vm_expm1(a)
-    res = (-t / (t + 2.0)) if small else (1.0 - 2.0 / (t + 2.0))
+    dh, dl = _two_sum(t, 2.0)  # t + 2 exactly as dh + dl
+    num = -t if small else 2.0
+    q = num / dh
+    q = q - q * (dl / dh)
+    res = q if small else 1.0 - q
     res = res if x == x else x
     return _copysign(res, x)
 
@@ -995,9 +1009,10 @@ def _erf_parts(x):
     # tail: erfc(|x|) = exp(-z*z - 0.5625) * exp((z-x)(z+x) + R/S) / x
     axc = ax if ax < 28.0 else 28.0
     z = _trunc32(axc)
-    e1 = _exp_k(-z * z - 0.5625, 0)
-    e2 = _exp_k((z - axc) * (z + axc) + pq, 0)
-    v_tail = e1 * e2 / axc
+    # one exp of the double-double -z*z - 0.5625 + ((z-x)(z+x) + R/S) (z*z is exact)
+    a_hi, a_lo = _two_sum(-z * z, -0.5625)
+    h, lo = _two_sum(a_hi, a_lo + ((z - axc) * (z + axc) + pq))
+    v_tail = _exp_dd(h, lo) / axc
     v_tail = v_tail if ax < 28.0 else 0.0
     kind = 0 if r1 else (1 if r2 else 2)
     return kind, (v_small if r1 else (v_mid if r2 else v_tail)), pq
@@ -1026,3 +1041,52 @@ def vm_erfc(x):
     tail = (2.0 - v) if neg else v
     res = small if kind == 0 else (mid if kind == 1 else tail)
     return res if x == x else x
+
+
+# -- numerically stable ML forms (as symgrad._runtime's sg_*, branch-free) -----------
+@_inlined
+def vm_logistic(x):
+    """1/(1 + exp(-x)) without overflow."""
+    x = np.float64(x)
+    e = vm_exp(-_fabs(x))
+    d = 1.0 + e
+    return (1.0 / d) if x >= 0.0 else (e / d)
+
+
+@_inlined
+def vm_softplus(x):
+    """log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|))."""
+    x = np.float64(x)
+    res = (x if x > 0.0 else 0.0) + vm_log1p(vm_exp(-_fabs(x)))
+    return res if x == x else x
+
+
+@_inlined
+def vm_logaddexp(a, b):
+    """log(exp(a) + exp(b)) without overflow (numpy.logaddexp)."""
+    a = np.float64(a)
+    b = np.float64(b)
+    m = a if a > b else b
+    d = a - b
+    d = 0.0 if d != d else d  # a == b == +-inf
+    res = m + vm_log1p(vm_exp(-_fabs(d)))
+    res = (a + _LN2) if a == b else res
+    return res if (a == a) & (b == b) else a + b
+
+
+@_inlined
+def vm_xlogy(x, y):
+    """x*log(y), 0 where x == 0 and y is not NaN (scipy.special.xlogy)."""
+    x = np.float64(x)
+    y = np.float64(y)
+    res = x * vm_log(y)
+    return 0.0 if (x == 0.0) & (y == y) else res
+
+
+@_inlined
+def vm_sinc(x):
+    """sin(x)/x, 1 at 0, 0 at +-inf (NaN beyond TRIG_LIMIT, as vm_sin: libm fixes it)."""
+    x = np.float64(x)
+    res = vm_sin(x) / x
+    res = 1.0 if x == 0.0 else res
+    return res if _fabs(x) != math.inf else 0.0

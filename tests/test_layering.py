@@ -25,6 +25,7 @@ STAGES = [
     "program",
     "codegen",
     "_runtime",
+    "vecmath",  # branch-free vector math for kernels (math="vector"): imports no stage
     "_cachedir",
     "kernel",
     "backends",
