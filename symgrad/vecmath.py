@@ -564,7 +564,7 @@ def _rem_pio2(x):
 
     Larger ``x`` (and inf/NaN) are replaced by 0 (the callers return NaN for them).
     """
-    xs = x if _fabs(x) <= TRIG_LIMIT else 0.0
+    xs = x if _fabs(x) <= TRIG_LIMIT else np.float64(0.0)  # NumPy's: IEEE in Python
     t = xs * _INVPIO2 + _SHIFT
     n = f2i(t) - _SHIFT_BITS
     fn = t - _SHIFT
