@@ -132,6 +132,17 @@ class Hand(Column):
         return hand.make(p.name, p.n, op)
 
 
+class HandVector(Hand):
+    name = "hand (vector)"
+    note = ("the hand-written kernels with symgrad.vecmath's branch-free exp/log/sin/... "
+            "in place of libm (benchmarks/hand.py, vector=True)")
+
+    def build(self, p, op):
+        from . import hand
+
+        return hand.make(p.name, p.n, op, vector=True)
+
+
 class Symgrad(Column):
     name = "symgrad"
     dist = "symgrad"
@@ -450,13 +461,14 @@ class Torch(Column):
 #: symgrad.compile options tried as extra columns when symgrad offers them (checked at
 #: run time against ``inspect.signature(symgrad.compile)``). Name -> options.
 SYMGRAD_OPT_INS: dict[str, dict] = {
+    "symgrad (libm)": {"math": "libm"},  # the default is math="vector"
     # tiered=True only changes the first calls (see the time-to-first-result table),
     # so it is not an evaluation column.
 }
 
 
 def all_columns() -> list[Column]:
-    cols: list[Column] = [Hand(), Symgrad()]
+    cols: list[Column] = [Hand(), HandVector(), Symgrad()]
     cols += [Symgrad(name, **opts) for name, opts in SYMGRAD_OPT_INS.items()]
     cols += [Lambdify(), NumbaLambdify(), SymEngine(), Symjit(), Jax(), Torch()]
     return cols

@@ -309,11 +309,37 @@ _PY = {
 _COMPILED: dict = {}
 
 
-def kernels(problem: str, op: str):
-    """(parallel, serial) numba dispatchers for a problem name and op (lazily jitted)."""
-    key = (problem, op)
+def _vector_math():
+    """A stand-in for ``math`` whose exp/log/sin/... are symgrad.vecmath's branch-free
+    functions (what ``math="vector"`` kernels call), sqrt stays the hardware one."""
+    from symgrad import vecmath as vm
+
+    mod = types.ModuleType("hand_vector_math")
+    for name in ("exp", "log", "sin", "cos", "tan", "atan", "tanh", "sinh", "cosh"):
+        setattr(mod, name, getattr(vm, f"vm_{name}"))
+    mod.sqrt = math.sqrt
+    return mod
+
+
+def _vector_clone(py):
+    """``py`` with ``math.*`` resolved to the vector math (own name: own cache entry)."""
+    fn = types.FunctionType(py.__code__, {**py.__globals__, "math": _vector_math()},
+                            py.__name__ + "_vec")
+    fn.__qualname__ = py.__qualname__ + "_vec"
+    return fn
+
+
+def kernels(problem: str, op: str, vector: bool = False):
+    """(parallel, serial) numba dispatchers for a problem name and op (lazily jitted).
+
+    ``vector``: the same kernel with symgrad.vecmath in place of libm (the hand column
+    with the vector math); P2 has no transcendental functions and is unchanged.
+    """
+    vector = vector and problem != "P2"
+    key = (problem, op, vector)
     if key not in _COMPILED:
-        _COMPILED[key] = _pair(_PY[key])
+        py = _PY[(problem, op)]
+        _COMPILED[key] = _pair(_vector_clone(py) if vector else py)
     return _COMPILED[key]
 
 
@@ -322,9 +348,9 @@ def zero_filled(problem: str, op: str) -> bool:
     return problem == "P2" and op == "hessian"
 
 
-def make(problem: str, n: int, op: str):
+def make(problem: str, n: int, op: str, vector: bool = False):
     """``fn(X) -> (rows, N)`` array: allocate, then run the parallel or serial kernel."""
-    par, ser = kernels(problem, op)
+    par, ser = kernels(problem, op, vector)
     rows = {"value": 1, "gradient": n, "hessian": n * n}[op]
     alloc = np.zeros if zero_filled(problem, op) else np.empty
 

@@ -144,7 +144,7 @@ def _env(cache_root: Path, column: str | None = None) -> dict:
     env["TORCHINDUCTOR_CACHE_DIR"] = str(cache_root / "torchinductor")
     env["TORCHINDUCTOR_COMPILE_THREADS"] = "1"  # no compile-worker pool left behind
     env["PYTHONWARNINGS"] = "ignore"
-    if column == "hand":
+    if column in ("hand", "hand (vector)"):  # the same kernels, the same threading
         env["NUMBA_CACHE_DIR"] = str(cache_root / "numba")
         # numba's OpenMP layer (libgomp) stalls ~5-8 ms per parallel call when another
         # process keeps a core busy (measured on a shared 2-core VM); workqueue does not.

@@ -26,6 +26,7 @@ def compile(  # noqa: A001 (the natural name; shadows the builtin only inside sy
     parallel: bool | str = "auto",
     tiered: bool | str = "auto",
     backend: str = "numba",
+    math: str = "vector",
 ) -> Evaluator:
     """Compile a formula (or a list of formulas) into a fast evaluator.
 
@@ -66,6 +67,10 @@ def compile(  # noqa: A001 (the natural name; shadows the builtin only inside sy
     backend : {"numba", "numpy"}
         What runs the program: compiled numba kernels (default), or NumPy ufuncs on
         chunks of points (no compilation; slower per point; see ``symgrad.backends``).
+    math : {"vector", "libm"}
+        How numba kernels over arrays compute exp, log, sin, ...: branch-free vector
+        math that LLVM vectorizes (``symgrad.vecmath``; default), or libm calls
+        (``"libm"``). Both are within a few ulp of each other; one-point calls use libm.
 
     Returns
     -------
@@ -84,7 +89,7 @@ def compile(  # noqa: A001 (the natural name; shadows the builtin only inside sy
     """
     options = make_options(
         dtype=dtype, cse=cse, simplify=simplify, parallel=parallel, tiered=tiered,
-        backend=backend,
+        backend=backend, math=math,
     )
     return Evaluator.for_request(formula, variables, params, options)
 

@@ -708,7 +708,10 @@ class Evaluator:
         if compiled.kernel is None:
             with self._lock:
                 if compiled.kernel is None:
-                    kernel = self._backend.compile(compiled.program, compiled.names)
+                    # options: the kernel's math (vector or libm)
+                    kernel = self._backend.compile(
+                        compiled.program, compiled.names, self._options
+                    )
                     if compiled.disk_key is not None and hasattr(self._backend, "from_source"):
                         _disk.store(compiled.disk_key,
                                     _disk.request_payload(compiled, kernel.source))

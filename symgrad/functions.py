@@ -65,6 +65,7 @@ __all__ = [
     "Function",
     "REGISTRY",
     "BY_NAME",
+    "VECTOR_NAMES",
     "entry_for",
     "domain_condition",
     "is_analytic",
@@ -101,7 +102,9 @@ class Function:
     numpy : str or callable or None
         NumPy-tier code on whole arrays; None: no array form.
     vector : str or None
-        Name of the vector-math implementation (None: use ``libm``).
+        Name of the branch-free implementation in ``symgrad.vecmath`` that kernels
+        compiled with ``math="vector"`` call (None: they call ``libm``; entries whose
+        ``libm`` is a template of libm calls get the vector names of those calls).
     domain : callable or None
         ``domain(*args)`` is the SymPy condition under which the function is defined
         on the reals; None: everywhere.
@@ -213,35 +216,35 @@ _S = sympy
 _REGISTRY: list[Function] = [
     # powers, exponentials and logarithms
     Function(("sqrt",), sympy.sqrt, doc="square root (a power: guarded like x**0.5)"),
-    Function(("cbrt",), sf.cbrt, sf.cbrt, **_same("np.cbrt"), doc="real cube root"),
-    Function(("exp",), _S.exp, _S.exp, **_same("np.exp"), analytic=True),
-    Function(("expm1",), sf.expm1, sf.expm1, **_same("np.expm1"), analytic=True,
+    Function(("cbrt",), sf.cbrt, sf.cbrt, **_same("np.cbrt"), vector="vm_cbrt", doc="real cube root"),
+    Function(("exp",), _S.exp, _S.exp, **_same("np.exp"), vector="vm_exp", analytic=True),
+    Function(("expm1",), sf.expm1, sf.expm1, **_same("np.expm1"), vector="vm_expm1", analytic=True,
              doc="exp(x) - 1, accurate near 0"),
-    Function(("exp2",), sf.exp2, sf.exp2, **_same("np.exp2"), analytic=True, doc="2**x"),
-    Function(("log", "ln"), _log, _S.log, 1, 2, **_same("np.log"), domain=_nonneg,
+    Function(("exp2",), sf.exp2, sf.exp2, **_same("np.exp2"), vector="vm_exp2", analytic=True, doc="2**x"),
+    Function(("log", "ln"), _log, _S.log, 1, 2, **_same("np.log"), vector="vm_log", domain=_nonneg,
              analytic=True, doc="natural logarithm; log(x, b) = log(x)/log(b)"),
-    Function(("log1p",), sf.log1p, sf.log1p, **_same("np.log1p"),
+    Function(("log1p",), sf.log1p, sf.log1p, **_same("np.log1p"), vector="vm_log1p",
              domain=lambda u: sympy.Ge(u, -1), analytic=True, doc="log(1 + x)"),
-    Function(("log10",), sf.log10, sf.log10, **_same("np.log10"), domain=_nonneg,
+    Function(("log10",), sf.log10, sf.log10, **_same("np.log10"), vector="vm_log10", domain=_nonneg,
              analytic=True),
-    Function(("log2",), sf.log2, sf.log2, **_same("np.log2"), domain=_nonneg,
+    Function(("log2",), sf.log2, sf.log2, **_same("np.log2"), vector="vm_log2", domain=_nonneg,
              analytic=True),
     # trigonometric
-    Function(("sin",), _S.sin, _S.sin, **_same("np.sin"), analytic=True),
-    Function(("cos",), _S.cos, _S.cos, **_same("np.cos"), analytic=True),
-    Function(("tan",), _S.tan, _S.tan, **_same("np.tan"), analytic=True),
+    Function(("sin",), _S.sin, _S.sin, **_same("np.sin"), vector="vm_sin", analytic=True),
+    Function(("cos",), _S.cos, _S.cos, **_same("np.cos"), vector="vm_cos", analytic=True),
+    Function(("tan",), _S.tan, _S.tan, **_same("np.tan"), vector="vm_tan", analytic=True),
     Function(("sec",), _S.sec, _S.sec, libm=lambda a: f"(1.0 / np.cos({a[0]}))",
              numpy=lambda a: f"(1.0 / np.cos({a[0]}))"),
     Function(("csc",), _S.csc, _S.csc, libm=lambda a: f"(1.0 / np.sin({a[0]}))",
              numpy=lambda a: f"(1.0 / np.sin({a[0]}))"),
     Function(("cot",), _S.cot, _S.cot, libm=lambda a: f"(1.0 / np.tan({a[0]}))",
              numpy=lambda a: f"(1.0 / np.tan({a[0]}))"),
-    Function(("asin", "arcsin"), _S.asin, _S.asin, **_same("np.arcsin"),
+    Function(("asin", "arcsin"), _S.asin, _S.asin, **_same("np.arcsin"), vector="vm_asin",
              domain=_unit_interval, analytic=True),
-    Function(("acos", "arccos"), _S.acos, _S.acos, **_same("np.arccos"),
+    Function(("acos", "arccos"), _S.acos, _S.acos, **_same("np.arccos"), vector="vm_acos",
              domain=_unit_interval, analytic=True),
-    Function(("atan", "arctan"), _S.atan, _S.atan, **_same("np.arctan"), analytic=True),
-    Function(("atan2", "arctan2"), _S.atan2, _S.atan2, 2, 2, **_same("np.arctan2"),
+    Function(("atan", "arctan"), _S.atan, _S.atan, **_same("np.arctan"), vector="vm_atan", analytic=True),
+    Function(("atan2", "arctan2"), _S.atan2, _S.atan2, 2, 2, **_same("np.arctan2"), vector="vm_atan2",
              doc="atan2(y, x), math.atan2's argument order"),
     Function(("hypot",), sf.hypot, sf.hypot, 2, 2, **_same("np.hypot"),
              doc="sqrt(x**2 + y**2) without overflow"),
@@ -251,19 +254,19 @@ _REGISTRY: list[Function] = [
              domain=_outside_unit_interval, doc="acos(1/x), for |x| >= 1"),
     Function(("acsc", "arccsc"), sf.acsc, _S.acsc, **_reciprocal("np.arcsin"),
              domain=_outside_unit_interval, doc="asin(1/x), for |x| >= 1"),
-    Function(("sinc",), sf.sinc, _S.sinc, libm="sg_sinc",
+    Function(("sinc",), sf.sinc, _S.sinc, libm="sg_sinc", vector="vm_sinc",
              numpy=lambda a: (f"np.where(np.isinf({a[0]}), 0.0, np.where({a[0]} == 0.0, 1.0, "
                               f"np.sin({a[0]}) / {a[0]}))"),
              doc="UNNORMALIZED sinc: sin(x)/x, 1 at 0 (SymPy's; NOT numpy.sinc, "
                  "which is sin(pi x)/(pi x): write sinc(pi*x) for that)"),
     # hyperbolic
-    Function(("sinh",), _S.sinh, _S.sinh, **_same("np.sinh"), analytic=True),
-    Function(("cosh",), _S.cosh, _S.cosh, **_same("np.cosh"), analytic=True),
-    Function(("tanh",), _S.tanh, _S.tanh, **_same("np.tanh"), analytic=True),
-    Function(("asinh", "arcsinh"), _S.asinh, _S.asinh, **_same("np.arcsinh"), analytic=True),
-    Function(("acosh", "arccosh"), _S.acosh, _S.acosh, **_same("np.arccosh"),
+    Function(("sinh",), _S.sinh, _S.sinh, **_same("np.sinh"), vector="vm_sinh", analytic=True),
+    Function(("cosh",), _S.cosh, _S.cosh, **_same("np.cosh"), vector="vm_cosh", analytic=True),
+    Function(("tanh",), _S.tanh, _S.tanh, **_same("np.tanh"), vector="vm_tanh", analytic=True),
+    Function(("asinh", "arcsinh"), _S.asinh, _S.asinh, **_same("np.arcsinh"), vector="vm_asinh", analytic=True),
+    Function(("acosh", "arccosh"), _S.acosh, _S.acosh, **_same("np.arccosh"), vector="vm_acosh",
              domain=lambda u: sympy.Ge(u, 1), analytic=True),
-    Function(("atanh", "arctanh"), _S.atanh, _S.atanh, **_same("np.arctanh"),
+    Function(("atanh", "arctanh"), _S.atanh, _S.atanh, **_same("np.arctanh"), vector="vm_atanh",
              domain=_unit_interval, analytic=True),
     Function(("sech",), _S.sech, _S.sech, **_inverse("np.cosh"), analytic=True,
              doc="1/cosh(x)"),
@@ -279,18 +282,18 @@ _REGISTRY: list[Function] = [
     Function(("acsch", "arccsch"), sf.acsch, _S.acsch, **_reciprocal("np.arcsinh"),
              analytic=True, doc="asinh(1/x) (+-inf at +-0)"),
     # machine learning and statistics (numerically stable forms)
-    Function(("logistic", "sigmoid", "expit"), sf.logistic, sf.logistic, libm="sg_logistic",
+    Function(("logistic", "sigmoid", "expit"), sf.logistic, sf.logistic, libm="sg_logistic", vector="vm_logistic",
              numpy=lambda a: f"(np.exp(np.minimum({a[0]}, 0.0)) / (1.0 + np.exp(-np.abs({a[0]}))))",
              doc="1/(1 + exp(-x)), no overflow; derivative sech(x/2)**2/4 = "
                  "logistic(x)*logistic(-x)"),
-    Function(("softplus",), sf.softplus, sf.softplus, libm="sg_softplus",
+    Function(("softplus",), sf.softplus, sf.softplus, libm="sg_softplus", vector="vm_softplus",
              numpy=lambda a: f"(np.maximum({a[0]}, 0.0) + np.log1p(np.exp(-np.abs({a[0]}))))",
              doc="log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)); derivative logistic(x)"),
-    Function(("logaddexp",), sf.logaddexp, sf.logaddexp, 2, 2, libm="sg_logaddexp",
+    Function(("logaddexp",), sf.logaddexp, sf.logaddexp, 2, 2, libm="sg_logaddexp", vector="vm_logaddexp",
              numpy="np.logaddexp",
              doc="log(exp(a) + exp(b)) without overflow; derivatives logistic(a - b), "
                  "logistic(b - a)"),
-    Function(("xlogy",), sf.xlogy, sf.xlogy, 2, 2, libm="sg_xlogy",
+    Function(("xlogy",), sf.xlogy, sf.xlogy, 2, 2, libm="sg_xlogy", vector="vm_xlogy",
              numpy=lambda a: (f"np.where(({a[0]} == 0.0) & ({a[1]} == {a[1]}), 0.0, "
                               f"{a[0]} * np.log({a[1]}))"),
              domain=lambda x, y: sympy.Ge(y, 0),
@@ -316,8 +319,8 @@ _REGISTRY: list[Function] = [
              doc="clip(x, lo, hi) = Min(Max(x, lo), hi); derivative 1 inside, 0 outside, "
                  "1/2 at x == lo or x == hi (Min/Max's tie rule)"),
     # special functions (kernel helpers in symgrad._runtime; no NumPy array form)
-    Function(("erf",), _S.erf, _S.erf, libm="sg_erf"),
-    Function(("erfc",), _S.erfc, _S.erfc, libm="sg_erfc"),
+    Function(("erf",), _S.erf, _S.erf, libm="sg_erf", vector="vm_erf"),
+    Function(("erfc",), _S.erfc, _S.erfc, libm="sg_erfc", vector="vm_erfc"),
     Function(("gamma",), _S.gamma, _S.gamma, libm="sg_gamma"),
     Function(("lgamma", "loggamma"), _S.loggamma, _S.loggamma, libm="sg_lgamma",
              doc="log|gamma(x)|"),
@@ -334,6 +337,12 @@ _REGISTRY: list[Function] = [
 
 #: Every entry, in the order listed in the docs.
 REGISTRY: tuple[Function, ...] = tuple(_REGISTRY)
+
+#: Kernel (libm) name -> vector-math name, for code written as a template of libm calls
+#: (``sec`` is ``1/np.cos(x)``: the vector printer writes ``1/vm_cos(x)``).
+VECTOR_NAMES: Mapping[str, str] = MappingProxyType(
+    {e.libm: e.vector for e in REGISTRY if isinstance(e.libm, str) and e.vector}
+)
 
 #: User-facing name -> entry (aliases included).
 BY_NAME: Mapping[str, Function] = MappingProxyType(

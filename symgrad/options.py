@@ -12,6 +12,7 @@ __all__ = ["Options", "make_options"]
 
 _DTYPES = ("float64", "float32")
 _PARALLEL = (True, False, "auto")
+_MATH = ("vector", "libm")
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,12 @@ class Options:
         NumPy answers until the kernel is ready. ``False``: always the kernel.
     backend : {"numba", "numpy"}
         What runs the program (see ``symgrad.backends``).
+    math : {"vector", "libm"}
+        How numba kernels over arrays compute exp, log, sin, ...: ``"vector"`` (the
+        default) with the branch-free math of ``symgrad.vecmath``, which LLVM
+        vectorizes (SIMD over points; within 1-2 ulp of libm, see
+        ``benchmarks/results/accuracy.md``), or ``"libm"`` with scalar calls to the C
+        library. One-point calls always use libm.
     """
 
     dtype: str = "float64"
@@ -45,6 +52,7 @@ class Options:
     parallel: bool | str = "auto"
     tiered: bool | str = "auto"
     backend: str = "numba"
+    math: str = "vector"
 
     def replace(self, **changes: Any) -> Options:
         """A copy with some options changed (validated like ``make_options``)."""
@@ -85,6 +93,9 @@ def make_options(**options: Any) -> Options:
         value = options.get(flag, getattr(Options, flag))
         if not isinstance(value, bool):
             raise InputError(f"{flag} must be True or False, not {value!r}.")
+    math = options.get("math", "vector")
+    if not isinstance(math, str) or math not in _MATH:
+        raise InputError(f"math must be 'vector' or 'libm', not {math!r}.")
     backend = options.get("backend", "numba")
     from .backends import BACKENDS
 

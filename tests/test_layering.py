@@ -26,6 +26,7 @@ STAGES = [
     "program",
     "codegen",
     "_runtime",
+    "vecmath",  # branch-free vector math for kernels (math="vector"): imports no stage
     "_cachedir",
     "kernel",
     "request_cache",  # the persistent request cache (formula string -> kernel source)

@@ -8,8 +8,8 @@ returns a :class:`CompiledKernel` that
 * runs one point given as floats (``run_point``);
 * runs as plain Python (``run_python``), the reference the tests compare with.
 
-Backends today: ``numba`` (:mod:`symgrad.backends.numba_cpu`, scalar libm calls in a
-compiled loop, cached on disk) and ``numpy`` (:mod:`symgrad.backends.numpy_tier`,
+Backends today: ``numba`` (:mod:`symgrad.backends.numba_cpu`, a compiled loop, cached
+on disk, with vector math (``options.math == "vector"``, the default) or libm calls) and ``numpy`` (:mod:`symgrad.backends.numpy_tier`,
 NumPy ufuncs on chunks of points, no compilation: the tiered first answer). A new
 backend (vector math, loops over indexed formulas, numba.cuda, C) is one new module
 and one line in :data:`BACKENDS`.
@@ -50,8 +50,11 @@ class Backend(Protocol):
 
     name: str
 
-    def compile(self, program: Any, input_names: tuple[str, ...]) -> CompiledKernel:
-        """A kernel for ``program`` (``input_names``: the user's names, for comments)."""
+    def compile(
+        self, program: Any, input_names: tuple[str, ...], options: Any = None
+    ) -> CompiledKernel:
+        """A kernel for ``program`` (``input_names``: the user's names, for comments;
+        ``options``: the ``symgrad.options.Options``, None for the defaults)."""
 
 
 #: backend name -> "module:class" (imported on first use: numba loads only if needed).

@@ -1,4 +1,8 @@
-"""The numba CPU backend: a compiled scalar loop calling libm, cached on disk.
+"""The numba CPU backend: a compiled loop over points, cached on disk.
+
+With ``options.math == "vector"`` (the default) the loop computes functions with the
+branch-free math of ``symgrad.vecmath`` and LLVM vectorizes it; with ``"libm"`` it
+calls libm per point. The one-point kernel calls libm either way.
 
 ``symgrad.codegen.generate_source`` prints the program as a module with a loop kernel
 and a one-point kernel; ``symgrad.kernel`` writes it to the cache directory and
@@ -117,10 +121,11 @@ class NumbaCPU:
 
     name = "numba"
 
-    def compile(self, program, input_names: tuple[str, ...]) -> NumbaKernel:
+    def compile(self, program, input_names: tuple[str, ...], options=None) -> NumbaKernel:
         from ..codegen import generate_source  # SymPy: only when generating
 
-        return NumbaKernel(generate_source(program, input_names, __version__))
+        math = "vector" if options is None else options.math
+        return NumbaKernel(generate_source(program, input_names, __version__, math=math))
 
     def from_source(self, source: str) -> NumbaKernel:
         """The kernel of an already generated source (the request cache's)."""

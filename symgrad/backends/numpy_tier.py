@@ -57,7 +57,7 @@ class NumPyTier:
 
     name = "numpy"
 
-    def compile(self, program, input_names: tuple[str, ...] = ()) -> NumPyKernel:
+    def compile(self, program, input_names: tuple[str, ...] = (), options=None) -> NumPyKernel:
         source = generate_array_source(program)
         if source is None:
             raise NotVectorizable(
