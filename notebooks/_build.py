@@ -514,7 +514,7 @@ cluster, on its workers)."""),
     ("code", """\
 lazy = T.gradient(lat.chunk(40), lon.chunk(90))
 print(type(lazy.data).__name__, lazy.data.chunksize)
-np.testing.assert_array_equal(lazy.compute().values, grad.values)"""),
+np.testing.assert_allclose(lazy.compute().values, grad.values, rtol=1e-13)  # the first call may come from the NumPy tier (tiered="auto")"""),
 ]
 
 
