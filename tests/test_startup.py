@@ -59,7 +59,11 @@ def test_warm_process_imports_no_sympy_and_compiles_nothing(tmp_path):
     assert warm["stats"]["misses"] == 0 and warm["stats"]["stores"] == 0
     assert warm["misses"] == 0  # numba: every kernel loaded from disk, none compiled
     assert warm["points"] == ["kernel"]  # the one-point call used the array kernel
-    assert warm["g"] == cold["g"] and warm["h"] == cold["h"] and warm["same"]
+    # The cold process's first call may have come from the NumPy tier (tiered="auto"):
+    # the same numbers to a few ulps; the warm one runs the kernel from the first call.
+    np.testing.assert_allclose(warm["g"], cold["g"], rtol=1e-14)
+    np.testing.assert_allclose(warm["h"], cold["h"], rtol=1e-14)
+    assert warm["same"]
 
 
 def test_one_point_after_array_call_compiles_nothing():
