@@ -24,24 +24,15 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 
+from .run import _cpu_model
+
 FORMULA = "sin(x)*cos(y)*exp(-z**2)"
 HERE = Path(__file__).resolve().parent
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _load() -> str:

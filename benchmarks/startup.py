@@ -37,6 +37,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from .run import _cpu_model
+
 P1 = "sin(x)*cos(y) + exp(-(x**2 + y**2)/2)"
 P3 = ("exp(-a*x**2)*cos(b*y+c*z) + log(1+x**2+y**2+z**2)*atan(a*b) "
       "+ sqrt(1+(a*x-b*y)**2)*tanh(c*z)")
@@ -112,16 +114,6 @@ def _first_result(code: str, env: dict, argv: list[str] | None = None) -> float:
     if done.returncode != 0:
         raise RuntimeError(done.stderr[-2000:])
     return time.time() - start
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main(argv=None) -> int:

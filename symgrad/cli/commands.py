@@ -24,6 +24,7 @@ import sys
 
 from ..errors import InputError
 from ..outputs import OUTPUTS, OutputKind
+from .terminal import use_unicode
 
 __all__ = ["main", "build_parser", "CLI_KINDS"]
 
@@ -456,7 +457,7 @@ def _print_symbolic(kind: OutputKind, formula, args, out) -> None:
     elif python:
         text = render.python_source(sym, __version__)
     else:
-        text = render.render_text(sym, fmt, render.use_unicode(out))
+        text = render.render_text(sym, fmt, use_unicode(out))
     out.write(text)
 
 
@@ -477,7 +478,7 @@ def _print_numbers(ev, kind: OutputKind, args, out) -> None:
 
     params = _param_values(ev, args.param)
     points = [_point(ev, spec, params) for spec in args.at]
-    unicode = render.use_unicode(out)
+    unicode = use_unicode(out)
     style = render.label_style("plain" if args.format in ("python", "latex") else args.format,
                                unicode)
     results = []
@@ -557,17 +558,7 @@ def _text_cache_key(args, out) -> str | None:
                      args.params) is None:
         return None
     return _digest("cli-text", args.command, formulas, args.vars, args.params, args.format,
-                   bool(args.cse), bool(args.simplify), bool(args.json), _use_unicode(out))
-
-
-def _use_unicode(stream) -> bool:
-    """``render.use_unicode`` without importing render (which imports SymPy)."""
-    encoding = getattr(stream, "encoding", None) or "ascii"
-    try:
-        "∂²√⋅₀─∇×·".encode(encoding)
-    except (UnicodeEncodeError, LookupError):
-        return False
-    return True
+                   bool(args.cse), bool(args.simplify), bool(args.json), use_unicode(out))
 
 
 def _cmd_print(args, out) -> int:

@@ -35,6 +35,7 @@ from ..derive import Derivatives
 from ..errors import UnsupportedFunctionError
 from ..outputs import OutputKind
 from ..program import Program, build_program
+from .terminal import use_unicode  # noqa: F401 (kept importable from here)
 
 __all__ = [
     "use_unicode",
@@ -50,16 +51,6 @@ __all__ = [
 
 
 # ------------------------------------------------------------------------ styles
-
-
-def use_unicode(stream) -> bool:
-    """Whether ``stream`` can show the Unicode that pretty output uses."""
-    encoding = getattr(stream, "encoding", None) or "ascii"
-    try:
-        "∂²√⋅₀─∇×·".encode(encoding)
-    except (UnicodeEncodeError, LookupError):
-        return False
-    return True
 
 
 def label_style(fmt: str, unicode: bool) -> str:
