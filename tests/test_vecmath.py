@@ -102,7 +102,7 @@ def test_math_option_is_validated_and_changes_the_source():
         symgrad.compile("sin(x)", math="svml")
     vec = symgrad.compile("sin(x) + exp(x)")
     lib = symgrad.compile("sin(x) + exp(x)", math="libm")
-    assert vec.options.math == "vector" and lib.options.math == "libm"
+    assert vec.options.math == "auto" and lib.options.math == "libm"
     x = np.linspace(-5, 5, 101)
     np.testing.assert_allclose(vec(x), lib(x), rtol=4.5e-16, atol=0)
     from symgrad.backends import get_backend
@@ -113,6 +113,10 @@ def test_math_option_is_validated_and_changes_the_source():
     src_lib = get_backend("numba").compile(program, ("x",), lib.options).source
     assert "vm_sin(" in src_vec and "vm_sin(" not in src_lib
     assert kernel_key(src_vec) != kernel_key(src_lib)
+    # "auto": vector math for one-row kernels only (multi-row loops do not vectorize yet)
+    assert "vm_sin(" not in vec.kernel_source("value", "gradient")
+    forced = vec.with_options(math="vector")
+    assert "vm_sin(" in forced.kernel_source("value", "gradient")
 
 
 def test_trig_beyond_the_vector_range_takes_the_libm_pass():
