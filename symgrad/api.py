@@ -26,7 +26,7 @@ def compile(  # noqa: A001 (the natural name; shadows the builtin only inside sy
     parallel: bool | str = "auto",
     tiered: bool | str = "auto",
     backend: str = "numba",
-    math: str = "auto",
+    math: str = "libm",
 ) -> Evaluator:
     """Compile a formula (or a list of formulas) into a fast evaluator.
 
@@ -67,12 +67,10 @@ def compile(  # noqa: A001 (the natural name; shadows the builtin only inside sy
     backend : {"numba", "numpy"}
         What runs the program: compiled numba kernels (default), or NumPy ufuncs on
         chunks of points (no compilation; slower per point; see ``symgrad.backends``).
-    math : {"auto", "vector", "libm"}
-        How numba kernels compute exp, log, sin, ...: branch-free vector math that
-        LLVM vectorizes (``symgrad.vecmath``), or libm calls. ``"auto"`` (default):
-        vector math for one-row kernels (values), libm for several rows, whose loops
-        do not vectorize yet. Both are within a few ulp of each other
-        (``symgrad.Options``).
+    math : {"libm", "vector"}
+        How numba kernels compute exp, log, sin, ...: libm calls (default), or
+        branch-free vector math that LLVM vectorizes (``symgrad.vecmath``: value
+        kernels 3-4x faster; see ``symgrad.Options``). Within a few ulp of each other.
 
     Returns
     -------

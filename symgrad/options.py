@@ -12,7 +12,7 @@ __all__ = ["Options", "make_options"]
 
 _DTYPES = ("float64", "float32")
 _PARALLEL = (True, False, "auto")
-_MATH = ("auto", "vector", "libm")
+_MATH = ("libm", "vector")
 
 
 @dataclass(frozen=True)
@@ -38,15 +38,15 @@ class Options:
         NumPy answers until the kernel is ready. ``False``: always the kernel.
     backend : {"numba", "numpy"}
         What runs the program (see ``symgrad.backends``).
-    math : {"auto", "vector", "libm"}
-        How numba kernels compute exp, log, sin, ...: ``"vector"`` with the
-        branch-free math of ``symgrad.vecmath``, which LLVM vectorizes (SIMD over
-        points; within 1-2 ulp of libm, see ``benchmarks/results/accuracy.md``), or
-        ``"libm"`` with scalar calls to the C library. ``"auto"`` (the default) uses
-        vector math for kernels of one output row (a scalar value), where it is 3-4x
-        faster, and libm for kernels of several rows (gradients, Hessians), whose loops
-        LLVM does not vectorize yet, so that vector math is no faster there and can be
-        slower (measured in the issue-9 note).
+    math : {"libm", "vector"}
+        How numba kernels compute exp, log, sin, ...: ``"libm"`` (the default) with
+        scalar calls to the C library, or ``"vector"`` with the branch-free math of
+        ``symgrad.vecmath``, which LLVM vectorizes (SIMD over points; within 1-2 ulp of
+        libm, see ``benchmarks/results/accuracy.md``). Vector math makes value kernels
+        3-4x faster; kernels of several outputs (gradients, Hessians) do not vectorize
+        yet, so there it is about as fast as libm and sometimes slower. The default
+        stays libm until they do: one math for every request, so fused and separate
+        calls agree bit for bit.
     """
 
     dtype: str = "float64"
@@ -55,7 +55,7 @@ class Options:
     parallel: bool | str = "auto"
     tiered: bool | str = "auto"
     backend: str = "numba"
-    math: str = "auto"
+    math: str = "libm"
 
     def replace(self, **changes: Any) -> Options:
         """A copy with some options changed (validated like ``make_options``)."""
@@ -96,9 +96,9 @@ def make_options(**options: Any) -> Options:
         value = options.get(flag, getattr(Options, flag))
         if not isinstance(value, bool):
             raise InputError(f"{flag} must be True or False, not {value!r}.")
-    math = options.get("math", "auto")
+    math = options.get("math", "libm")
     if not isinstance(math, str) or math not in _MATH:
-        raise InputError(f"math must be 'auto', 'vector' or 'libm', not {math!r}.")
+        raise InputError(f"math must be 'libm' or 'vector', not {math!r}.")
     backend = options.get("backend", "numba")
     from .backends import BACKENDS
 

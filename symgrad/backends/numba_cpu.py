@@ -1,6 +1,6 @@
 """The numba CPU backend: a compiled loop over points, cached on disk.
 
-With ``options.math == "vector"`` (``"auto"``, the default, for one-row kernels) the loop computes functions with the
+With ``options.math == "vector"`` the loop computes functions with the
 branch-free math of ``symgrad.vecmath`` and LLVM vectorizes it; with ``"libm"`` it
 calls libm per point. The one-point kernel calls libm either way.
 
@@ -124,10 +124,7 @@ class NumbaCPU:
     def compile(self, program, input_names: tuple[str, ...], options=None) -> NumbaKernel:
         from ..codegen import generate_source  # SymPy: only when generating
 
-        math = "auto" if options is None else options.math
-        if math == "auto":
-            # Multi-row loops do not vectorize yet (see Options.math): libm there.
-            math = "vector" if program.n_rows == 1 else "libm"
+        math = "libm" if options is None else options.math
         return NumbaKernel(generate_source(program, input_names, __version__, math=math))
 
     def from_source(self, source: str) -> NumbaKernel:
