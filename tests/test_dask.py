@@ -17,6 +17,8 @@ import pytest
 import symgrad
 from symgrad.arrays import dask as sg_dask
 
+pytestmark = pytest.mark.slow  # left out of -m "not slow" (the fast core)
+
 da = pytest.importorskip("dask.array")
 dask = pytest.importorskip("dask")
 

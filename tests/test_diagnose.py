@@ -32,6 +32,7 @@ def ij():
     return X, Y, np.sin(X) * np.cos(Y)
 
 
+@pytest.mark.slow
 def test_correct_gradient_is_reported_correct(ev, xy, ij):
     X, Y, Z = xy
     gy, gx = np.gradient(Z, Y1, X1, edge_order=2)

@@ -162,6 +162,7 @@ def test_unsupported_derivative_order_is_named():
 class TestConventions:
     """Non-differentiable points follow one documented rule (symgrad.derive)."""
 
+    @pytest.mark.slow
     def test_abs_and_sign_at_zero(self):
         f = symgrad.compile(["Abs(x)", "sign(x)"], variables="x", parallel=False)
         assert f.jacobian(0.0)[:, 0].tolist() == [0.0, 0.0]

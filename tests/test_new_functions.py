@@ -243,6 +243,7 @@ def test_sinc_third_derivative_compiles_and_order_beyond_the_table_is_named():
         f.kernel_source(("derivative", limit + 1))
 
 
+@pytest.mark.slow
 class TestConventions:
     def test_sinc_is_unnormalized(self):
         f = symgrad.compile("sinc(x)", parallel=False)

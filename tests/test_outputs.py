@@ -109,6 +109,7 @@ def test_divergence_and_curl_match_np_gradient_on_a_meshgrid(F3):
     np.testing.assert_allclose(curl[inner], F3.curl(X, Y, Z)[inner], atol=2e-3)
 
 
+@pytest.mark.slow
 def test_evaluate_returns_a_tuple_in_the_order_asked(f):
     x, y = np.linspace(-1, 1, 9), 0.5
     out = f.evaluate(x, y, outputs=("hessian", "value", "laplacian", "gradient"))

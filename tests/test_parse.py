@@ -749,6 +749,7 @@ def _composition(depth: int) -> tuple[str, float]:
     return text, slope
 
 
+@pytest.mark.slow
 def test_deep_composition_compiles():
     import symgrad
 
@@ -763,6 +764,7 @@ def test_composition_beyond_the_limit_is_refused():
     assert _raises_fast(text, "nested too deeply").position == 4 * MAX_NESTING + 3
 
 
+@pytest.mark.slow
 def test_power_tower_hessian_compiles():
     import mpmath
 
@@ -795,6 +797,7 @@ def test_power_tower_at_the_limit_and_constant_exponents_are_fine():
     assert expr("x**2**2**2") == x**16  # constant exponents are no tower
 
 
+@pytest.mark.slow
 def test_long_sum_compiles():
     import symgrad
 

@@ -138,6 +138,7 @@ def test_constant_guards_apply(make, match):
         finishes(lambda: parse(value, variables="x"))
 
 
+@pytest.mark.slow
 def test_size_and_depth_limits():
     wide = sympy.Add(*sympy.symbols(f"x0:{MAX_NODES}"))
     with pytest.raises(ParseError, match=f"more than {MAX_NODES} nodes"):

@@ -17,6 +17,8 @@ import symgrad
 from symgrad import request_cache
 from symgrad.parse.check import check_formula, light_request
 
+pytestmark = pytest.mark.slow  # left out of -m "not slow" (the fast core)
+
 FORMULA = "sin(x)*cos(y) + exp(-(x**2 + y**2)/2)"
 
 

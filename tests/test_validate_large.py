@@ -9,6 +9,8 @@ import pytest
 import symgrad
 import symgrad.validate.points as vpoints
 
+pytestmark = pytest.mark.slow  # left out of -m "not slow" (the fast core)
+
 N = 30
 NAMES = [f"x{i}" for i in range(N)]
 _rng = np.random.default_rng(2)

@@ -14,6 +14,8 @@ from benchmarks import accuracy
 from symgrad import vecmath as vm
 from symgrad.errors import InputError
 
+pytestmark = pytest.mark.slow  # left out of -m "not slow" (the fast core)
+
 #: The documented float64 bounds (benchmarks/results/accuracy.md), in ulps.
 BOUND = {name: (1.0 if name in accuracy.TARGET_1ULP else 2.0) for name in accuracy.FUNCTIONS}
 BOUND["tan"] = 2.5  # 2.17 measured next to odd multiples of pi/2 (target 1: not met)

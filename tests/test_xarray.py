@@ -7,6 +7,8 @@ import pytest
 
 import symgrad
 
+pytestmark = pytest.mark.slow  # left out of -m "not slow" (the fast core)
+
 xr = pytest.importorskip("xarray")
 
 FORMULA = "x**2*y + sin(x*y)*z"
