@@ -69,3 +69,21 @@ def assert_same_computation(compiled, python):
     np.testing.assert_array_equal(np.isinf(compiled), np.isinf(python))
     finite = np.isfinite(python)
     np.testing.assert_allclose(compiled[finite], python[finite], rtol=1e-13, atol=1e-15)
+
+
+def spoil(monkeypatch, ev, kind, change):
+    """Make ``ev`` return a deliberately wrong ``kind`` (for the checks to catch).
+
+    Patches the instance's fused ``evaluate`` (what the checks call), so the compiled
+    kernels of the shared fixture are reused; monkeypatch undoes it after the test.
+    """
+    real = ev.evaluate
+
+    def evaluate(*args, outputs, **kwargs):
+        results = list(real(*args, outputs=outputs, **kwargs))
+        for i, name in enumerate(outputs):
+            if name == kind:
+                results[i] = change(np.array(results[i], dtype=float))
+        return tuple(results)
+
+    monkeypatch.setattr(ev, "evaluate", evaluate, raising=False)

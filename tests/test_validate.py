@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+from helpers import spoil
 
 import symgrad
 
@@ -42,24 +43,6 @@ def four():
 @pytest.fixture(scope="module")
 def vector():
     return symgrad.compile(["x*y", "sin(x)+y"], parallel=False)
-
-
-def spoil(monkeypatch, ev, kind, change):
-    """Make ``ev`` return a deliberately wrong ``kind`` (for the checks to catch).
-
-    Patches the instance's fused ``evaluate`` (what the checks call), so the compiled
-    kernels of the shared fixture are reused; monkeypatch undoes it after the test.
-    """
-    real = ev.evaluate
-
-    def evaluate(*args, outputs, **kwargs):
-        results = list(real(*args, outputs=outputs, **kwargs))
-        for i, name in enumerate(outputs):
-            if name == kind:
-                results[i] = change(np.array(results[i], dtype=float))
-        return tuple(results)
-
-    monkeypatch.setattr(ev, "evaluate", evaluate, raising=False)
 
 
 def scale_first(factor):

@@ -3,8 +3,8 @@ finite-difference rules: Laplacian, divergence, curl (sums of differences)."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
+from helpers import spoil
 
 import symgrad
 from symgrad.outputs import OUTPUTS
@@ -29,19 +29,6 @@ def field3():
 @pytest.fixture(scope="module")
 def field2():
     return symgrad.compile(["-y*x**2", "x*sin(y)"], parallel=False)
-
-
-def spoil(monkeypatch, ev, kind, change):
-    real = ev.evaluate
-
-    def evaluate(*args, outputs, **kwargs):
-        results = list(real(*args, outputs=outputs, **kwargs))
-        for i, name in enumerate(outputs):
-            if name == kind:
-                results[i] = change(np.array(results[i], dtype=float))
-        return tuple(results)
-
-    monkeypatch.setattr(ev, "evaluate", evaluate, raising=False)
 
 
 def test_every_registry_kind_with_fd_rules_is_checkable():
