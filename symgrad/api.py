@@ -91,6 +91,17 @@ def compile(  # noqa: A001 (the natural name; shadows the builtin only inside sy
         dtype=dtype, cse=cse, simplify=simplify, parallel=parallel, tiered=tiered,
         backend=backend, math=math,
     )
+    return _for_request(formula, variables, params, options)
+
+
+def _for_request(formula, variables, params, options):
+    """The evaluator of a request: indexed formulas (sums, arrays) or scalar ones."""
+    from .indexed import is_indexed
+
+    if is_indexed(formula, variables, params):
+        from .indexed.evaluator import IndexedEvaluator
+
+        return IndexedEvaluator.for_request(formula, variables, params, options)
     return Evaluator.for_request(formula, variables, params, options)
 
 
@@ -121,4 +132,4 @@ def jacobian(
 def _compile_checked(formula, variables, params, options: dict) -> Evaluator:
     # make_options names a mistyped option ("unknown option 'dtpye'") instead of
     # Python's "unexpected keyword argument".
-    return Evaluator.for_request(formula, variables, params, make_options(**options))
+    return _for_request(formula, variables, params, make_options(**options))
