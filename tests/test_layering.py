@@ -36,6 +36,7 @@ STAGES = [
     "optimize",
     "arrays",  # dask and xarray inputs (imports neither library until one is passed)
     "evaluator",
+    "indexed",  # indexed formulas: sums, arrays, loop kernels (its own evaluator)
     "api",
     "validate",
     "cli",

@@ -16,11 +16,13 @@ Argument conventions (``K`` declared inputs: variables then parameters, in order
   variables (declaration order, each array raveled in C order).
 
 Kernels of the ``first`` module: ``value``, ``gradient`` (objectives), ``value`` and
-``jac_count``/``jac_pattern``/``jac_values`` (residuals). The ``second`` module:
-``hess_count``/``hess_pattern``/``hess_values`` and ``hvp``. Sparse matrices are
-built from entries emitted in iteration order: ``*_pattern`` writes each entry's flat
-row and column, ``*_values`` adds each value into ``data[perm[c]]`` where ``perm``
-maps entry ``c`` to its slot in the CSR arrays (several entries may share a slot).
+``jac_pattern``/``jac_values`` (residuals). The ``second`` module: ``hess_pattern``/
+``hess_values`` and ``hvp``. Sparse matrices are built from entries emitted in
+iteration order: ``*_pattern`` writes each entry's flat row and column, ``*_values``
+adds each value into ``data[perm[c]]`` where ``perm`` maps entry ``c`` to its slot in
+the CSR arrays (several entries may share a slot). ``HESS_ENTRIES``/``JAC_ENTRIES``
+give each term's entries per iteration, so the evaluator sizes the entry arrays from
+the iteration counts without a counting kernel.
 
 Gradients scatter (``g[i+1] += ...``) inside a serial loop, so they are race-free;
 threads split the batch of points. Reads are never bounds-checked in the loop: the
@@ -310,31 +312,29 @@ def _hess_kernels(layout: Layout) -> str:
     model = layout.formula.model
     parts = []
     seconds = [_second(term, layout) for term in model.terms.values()]
-    # count and pattern: only the loops and flat indices
-    for name, outputs in (("hess_count", []), ("hess_pattern", ["rows", "cols"])):
-        kern = _Kernel(layout, name, outputs, batch=False)
-        kern.add("c = 0")
-        for term, (occ, pairs) in zip(model.terms.values(), seconds):
-            if not pairs:
-                continue
-            names = _term_names(layout)
-            levels = kern.open_nest(term.ranges, names)
-            for (a, b2), _ in pairs:
-                if name == "hess_count":
-                    kern.add(f"c += {1 if a == b2 else 2}")
-                    continue
-                fa, fb = layout.flat(a, names), layout.flat(b2, names)
-                kern.add(f"rows[c] = {fa}")
-                kern.add(f"cols[c] = {fb}")
-                if a != b2:
-                    kern.add(f"rows[c + 1] = {fb}")
-                    kern.add(f"cols[c + 1] = {fa}")
-                    kern.add("c += 2")
-                else:
-                    kern.add("c += 1")
-            kern.close(levels)
-        kern.add("return c")
-        parts.append(kern.text())
+    # Entries per iteration of each term (the evaluator counts the iterations).
+    entries = tuple(sum(1 if a == b2 else 2 for (a, b2), _ in pairs) for _, pairs in seconds)
+    parts.append(f"HESS_ENTRIES = {entries!r}\n")
+    kern = _Kernel(layout, "hess_pattern", ["rows", "cols"], batch=False)
+    kern.add("c = 0")
+    for term, (occ, pairs) in zip(model.terms.values(), seconds):
+        if not pairs:
+            continue
+        names = _term_names(layout)
+        levels = kern.open_nest(term.ranges, names)
+        for (a, b2), _ in pairs:
+            fa, fb = layout.flat(a, names), layout.flat(b2, names)
+            kern.add(f"rows[c] = {fa}")
+            kern.add(f"cols[c] = {fb}")
+            if a != b2:
+                kern.add(f"rows[c + 1] = {fb}")
+                kern.add(f"cols[c + 1] = {fa}")
+                kern.add("c += 2")
+            else:
+                kern.add("c += 1")
+        kern.close(levels)
+    kern.add("return c")
+    parts.append(kern.text())
     kern = _Kernel(layout, "hess_values", ["perm", "data"])
     kern.open_batch(set())
     kern.add("c = 0")
@@ -452,8 +452,8 @@ def _jac_kernels(layout: Layout) -> str:
         occ = _occurrences(term, layout)
         firsts = [(s, sympy.diff(term.summand, s)) for s in occ]
         per_term.append([(s, d) for s, d in firsts if d != 0])
-    parts = []
-    for name, outputs in (("jac_count", []), ("jac_pattern", ["rows", "cols"]),
+    parts = [f"JAC_ENTRIES = {tuple(len(f) for f in per_term)!r}\n"]
+    for name, outputs in (("jac_pattern", ["rows", "cols"]),
                           ("jac_values", ["perm", "data"])):
         kern = _Kernel(layout, name, outputs, batch=name == "jac_values")
         if name == "jac_values":
@@ -467,9 +467,7 @@ def _jac_kernels(layout: Layout) -> str:
                 continue
             tnames = dict(names)
             inner = kern.open_nest(term.ranges[len(rows):], tnames, len(rows))
-            if name == "jac_count":
-                kern.add(f"c += {len(firsts)}")
-            elif name == "jac_pattern":
+            if name == "jac_pattern":
                 for j, (s, _) in enumerate(firsts):
                     kern.add(f"rows[c + {j}] = row")
                     kern.add(f"cols[c + {j}] = {layout.flat(s, tnames)}")

@@ -193,8 +193,8 @@ class IndexedEvaluator:
         kern = self._kernel(group)
         head = (*call.arrays, call.sizes, call.offs, *outputs)
         if not batch:
-            d = kern._checked_call(name, head)  # compiles (or loads) on the first call
-            return d(*head) if name.endswith("_count") else None
+            kern._checked_call(name, head)
+            return None
         n = call.count
         threads = 1
         if n > 1 and self._options.parallel is not False:
@@ -419,8 +419,12 @@ class IndexedEvaluator:
         key = (kind, tuple(call.sizes.tolist()))
         pattern = self._patterns.get(key)
         if pattern is None:
+            from .bounds import count_points
+
             group = "second" if kind == "hess" else "first"
-            count = int(self._run(group, f"{kind}_count", call, (), batch=False) or 0)
+            per_term = getattr(self._kernel(group).module, f"{kind.upper()}_ENTRIES")
+            count = sum(count_points(term.ranges, call.size_map) * k
+                        for term, k in zip(self._model.terms.values(), per_term))
             rows = np.empty(count, dtype=np.int64)
             cols = np.empty(count, dtype=np.int64)
             self._run(group, f"{kind}_pattern", call, (rows, cols), batch=False)
