@@ -362,3 +362,56 @@ def test_one_kernel_serves_every_size(rosen):
         rosen.gradient(np.ones(n))
     assert {name: len(kern.dispatcher(name).overloads)
             for name in ("value", "gradient")} == compiled
+
+
+# ------------------------------------------------------------------ random stencils
+
+hypothesis = pytest.importorskip("hypothesis")
+st = hypothesis.strategies
+
+
+@st.composite
+def _stencils(draw):
+    """A random summand over reads x[i+c] (c in -1..2) and y[i], in range(1, n-2)."""
+    def leaf():
+        return draw(st.sampled_from(["x[i-1]", "x[i]", "x[i+1]", "x[i+2]", "y[i]", "a"]))
+
+    def expr(depth):
+        if depth == 0:
+            return leaf()
+        kind = draw(st.sampled_from(["add", "mul", "fn", "leaf"]))
+        if kind == "leaf":
+            return leaf()
+        if kind == "fn":
+            fn = draw(st.sampled_from(["sin", "tanh", "exp", "atan"]))
+            inner = expr(depth - 1)
+            return f"{fn}({inner}/2)" if fn == "exp" else f"{fn}({inner})"
+        op = "+" if kind == "add" else "*"
+        return f"({expr(depth - 1)} {op} {expr(depth - 1)})"
+
+    return expr(3)
+
+
+@pytest.mark.slow
+@hypothesis.settings(max_examples=12, deadline=None,
+                     suppress_health_check=[hypothesis.HealthCheck.too_slow])
+@hypothesis.given(summand=_stencils(), seed=st.integers(0, 2**16))
+def test_random_stencils_against_central_differences(summand, seed):
+    f = symgrad.compile(f"sum({summand} for i in range(1, n-2)) + a**2", "x[n] a",
+                        "y[n]")
+    rng = np.random.default_rng(seed)
+    n = 9
+    x, y, a = rng.uniform(-1, 1, n), rng.uniform(-1, 1, n), 0.4
+    v = rng.normal(size=n + 1)
+    h = 1e-5
+
+    def at(t):
+        return (x + t * v[:n], a + t * v[n])
+
+    g = f.gradient(x, a, y=y, flat=True)
+    fd = (f(*at(h), y=y) - f(*at(-h), y=y)) / (2 * h)
+    assert g @ v == pytest.approx(fd, rel=1e-6, abs=1e-8)
+    hv = f.hvp(x, a, y=y, direction=v, flat=True)
+    fd2 = (f.gradient(*at(h), y=y, flat=True) - f.gradient(*at(-h), y=y, flat=True)) / (2 * h)
+    np.testing.assert_allclose(hv, fd2, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(f.sparse_hessian(x, a, y=y) @ v, hv, rtol=1e-12, atol=1e-12)

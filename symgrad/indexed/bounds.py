@@ -119,7 +119,7 @@ def _affine_values(expr, ranges, points: np.ndarray, sizes) -> np.ndarray:
 def _enumerate(ranges, sizes, limit: int | None = MAX_ENUMERATED):
     """All points of the nest as an ``(count, depth)`` int64 table, or None past limit."""
     points = np.zeros((1, 0), dtype=np.int64)
-    for q, r in enumerate(ranges):
+    for _q, r in enumerate(ranges):
         lo = _affine_values(r.start, ranges, points, sizes) if points.shape[1] else \
             np.array([_coeffs(r.start, ranges, sizes)[0]], dtype=np.int64)
         hi = _affine_values(r.stop, ranges, points, sizes) if points.shape[1] else \

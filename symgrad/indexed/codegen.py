@@ -231,7 +231,7 @@ def _gradient(layout: Layout) -> str:
     linear = model.linear
     weights: dict[sympy.Symbol, str] = {}
     if not linear:
-        for t, (placeholder, term) in enumerate(model.terms.items()):
+        for t, term in enumerate(model.terms.values()):
             names = _term_names(layout)
             kern.add(f"T{t} = 0.0")
             levels = kern.open_nest(term.ranges, names)
@@ -256,7 +256,7 @@ def _gradient(layout: Layout) -> str:
             _scatter(kern, layout, s, code, names)
     else:
         kern.add("v = 0.0")
-    for t, (placeholder, term) in enumerate(model.terms.items()):
+    for placeholder, term in model.terms.items():
         names = _term_names(layout)
         occ = _occurrences(term, layout)
         scalars = [s for s in occ if s in layout.var_of_scalar]
@@ -317,7 +317,7 @@ def _hess_kernels(layout: Layout) -> str:
     parts.append(f"HESS_ENTRIES = {entries!r}\n")
     kern = _Kernel(layout, "hess_pattern", ["rows", "cols"], batch=False)
     kern.add("c = 0")
-    for term, (occ, pairs) in zip(model.terms.values(), seconds):
+    for term, (_occ, pairs) in zip(model.terms.values(), seconds):
         if not pairs:
             continue
         names = _term_names(layout)
@@ -338,7 +338,7 @@ def _hess_kernels(layout: Layout) -> str:
     kern = _Kernel(layout, "hess_values", ["perm", "data"])
     kern.open_batch(set())
     kern.add("c = 0")
-    for term, (occ, pairs) in zip(model.terms.values(), seconds):
+    for term, (_occ, pairs) in zip(model.terms.values(), seconds):
         if not pairs:
             continue
         names = _term_names(layout)

@@ -453,7 +453,7 @@ class IndexedEvaluator:
                                  f"last axis {n}; got shape {arr.shape}")
             parts = []
             at = 0
-            for d, shp in zip(self._f.variables, shapes):
+            for shp in shapes:
                 size = int(np.prod(shp[1:], dtype=np.int64))
                 parts.append(arr[..., at:at + size].reshape(arr.shape[:-1] + shp[1:]))
                 at += size
