@@ -415,3 +415,17 @@ def test_random_stencils_against_central_differences(summand, seed):
     fd2 = (f.gradient(*at(h), y=y, flat=True) - f.gradient(*at(-h), y=y, flat=True)) / (2 * h)
     np.testing.assert_allclose(hv, fd2, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(f.sparse_hessian(x, a, y=y) @ v, hv, rtol=1e-12, atol=1e-12)
+
+
+def test_scalar_entry_points_point_to_indexed_formulas(rosen):
+    from symgrad.parse import parse
+
+    with pytest.raises(ParseError, match="belongs to indexed formulas"):
+        parse("sum(x[i] for i in range(n))")
+    with pytest.raises(ParseError, match="declared as an array"):
+        parse("x[0] + y")
+    with pytest.raises(InputError, match="directional differences"):
+        symgrad.check(rosen, domain={"x": (0, 1)})
+    with pytest.raises(ParseError, match="not declared as an array") as info:
+        symgrad.compile("x[0]*y")  # routed to the indexed parser by the subscript
+    assert info.value.position == 0

@@ -109,6 +109,8 @@ class IndexedEvaluator:
     Use ``symgrad.compile``; see ``symgrad.indexed`` for the grammar.
     """
 
+    is_indexed = True
+
     def __init__(self, formula, variables, params, options: Options):
         from .parse import parse_indexed  # SymPy
 

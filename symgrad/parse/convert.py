@@ -109,7 +109,8 @@ _BAD_COMPARISONS: dict[type, str] = {ast.Is: "is", ast.IsNot: "is", ast.In: "in"
 # What to call each rejected construct in an error message.
 _CONSTRUCTS: dict[type, str] = {
     ast.Attribute: "attribute access (.name) is not allowed",
-    ast.Subscript: "subscripts (x[...]) are not allowed",
+    ast.Subscript: ("subscripts (x[...]) need x declared as an array with its size: "
+                    "symgrad.compile(..., variables='x[n]') (see symgrad.indexed)"),
     ast.Lambda: _LAMBDA_MESSAGE,
     ast.ListComp: "comprehensions are not allowed",
     ast.SetComp: "comprehensions are not allowed",
@@ -479,6 +480,10 @@ class _Converter:
 
 def _unknown_function(name: str) -> str:
     """The message for a call of a name that is not in FUNCTIONS."""
+    if name in ("sum", "prod", "range"):
+        return (f"{name}() belongs to indexed formulas: in Python, symgrad.compile("
+                "'sum(x[i]**2 for i in range(n))', variables='x[n]') (see symgrad.indexed); "
+                "the command line and SymPy input take scalar formulas only")
     lowered = {k.lower(): k for k in FUNCTIONS}
     match = [lowered[name.lower()]] if name.lower() in lowered else \
         difflib.get_close_matches(name, list(FUNCTIONS), n=1, cutoff=0.6)

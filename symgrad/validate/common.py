@@ -39,9 +39,18 @@ Term = tuple[int, int, int]
 # ------------------------------------------------------------------ argument handling
 
 
+def _not_indexed(f) -> None:
+    if getattr(f, "is_indexed", False):
+        raise InputError(
+            "symgrad.check validates scalar formulas over grids; an indexed formula "
+            "(sums over arrays) is checked by directional differences instead: compare "
+            "f.gradient(x, flat=True) @ v with (f(x + h*v) - f(x - h*v)) / (2*h).")
+
+
 def _evaluator(f, variables, params):
     from ..evaluator import Evaluator
 
+    _not_indexed(f)
     if isinstance(f, Evaluator):
         if variables is not None or params is not None:
             raise InputError(
@@ -57,7 +66,9 @@ def _evaluator(f, variables, params):
 
         # One thread is fast enough for the few grids of a check, and avoids compiling
         # the parallel kernel.
-        return sg_compile(f, variables, params, parallel=False)
+        ev = sg_compile(f, variables, params, parallel=False)
+        _not_indexed(ev)
+        return ev
     raise InputError(
         f"f must be a symgrad Evaluator or a formula string (or list of strings), "
         f"not {type(f).__name__}."
