@@ -233,10 +233,12 @@ class IndexedEvaluator:
             values[key] = v
         missing = [n for n in names if n not in values]
         if missing:
-            kinds = ["variable" if n in self.variables else "parameter" for n in missing]
-            raise InputError(f"missing {kinds[0]} {missing[0]!r}" + (
-                f" (and {join_names(missing[1:])})" if len(missing) > 1 else "")
-                + "; pass parameters by name, e.g. " + f"{missing[0]}=...")
+            first = missing[0]
+            how = ("pass the variables positionally in declaration order, or by name"
+                   if first in self.variables else "pass parameters by name")
+            more = f" (and {join_names(missing[1:])})" if len(missing) > 1 else ""
+            kind = "variable" if first in self.variables else "parameter"
+            raise InputError(f"missing {kind} {first!r}{more}; {how}, e.g. {first}=...")
         arrays = [as_float(values[d.name], d.name, np.dtype(np.float64)) for d in self._decls]
         sizes: dict[str, tuple[int, str]] = {}
         batches = []
@@ -520,7 +522,7 @@ class _Grads:
         if any(self.copies):
             at = 0
             for v in self.views:
-                size = v[0].size
+                size = int(np.prod(v.shape[1:], dtype=np.int64))
                 self.flat[:, at:at + size] = v.reshape(call.count, size)
                 at += size
         if flat:
