@@ -338,13 +338,28 @@ def test_inconsistent_sizes_are_an_input_error():
         lj(1.0, np.ones(4))
 
 
-def test_nonlinear_function_of_a_sum_has_value_and_gradient():
+def test_nonlinear_function_of_a_sum_has_value_gradient_and_hvp():
     f = symgrad.compile("log(sum(exp(x[i]) for i in range(n)))", "x[n]")
     x = np.array([0.5, -1.0, 2.0, 0.1])
     assert f(x) == pytest.approx(np.log(np.exp(x).sum()), rel=1e-15)
-    np.testing.assert_allclose(f.gradient(x), np.exp(x) / np.exp(x).sum(), rtol=1e-15)
+    softmax = np.exp(x) / np.exp(x).sum()
+    np.testing.assert_allclose(f.gradient(x), softmax, rtol=1e-15)
+    v = np.array([1.0, -2.0, 0.5, 3.0])
+    hess = np.diag(softmax) - np.outer(softmax, softmax)
+    np.testing.assert_allclose(f.hvp(x, direction=v), hess @ v, rtol=1e-13, atol=1e-15)
     with pytest.raises(InputError, match="non-linear function to a whole sum"):
         f.sparse_hessian(x)
+    # F with its own variables and constant subscripts, against central differences
+    g = symgrad.compile("a*sqrt(sum(x[i]**2 for i in range(n)) + 1) + a**2*x[0]"
+                        " + sin(sum(a*x[i] for i in range(n - 1)))", "x[n] a")
+    a = 0.7
+    u = np.concatenate([v, [0.3]])
+    h = 1e-5
+    fd = (g.gradient(x + h * v, a + h * 0.3, flat=True)
+          - g.gradient(x - h * v, a - h * 0.3, flat=True)) / (2 * h)
+    np.testing.assert_allclose(g.hvp(x, a, direction=u, flat=True), fd, rtol=1e-7, atol=1e-8)
+    fdv = (g(x + h * v, a + h * 0.3) - g(x - h * v, a - h * 0.3)) / (2 * h)
+    assert g.gradient(x, a, flat=True) @ u == pytest.approx(fdv, rel=1e-8)
 
 
 def test_pickle_round_trip(rosen):

@@ -360,8 +360,28 @@ def _hess_kernels(layout: Layout) -> str:
     return "\n\n".join(parts)
 
 
+def _load_directions(kern: _Kernel, layout: Layout, occ, dirs: dict, names: dict) -> None:
+    """``d<o> = p[...]``: the direction at each occurrence (``q<k>`` for a scalar)."""
+    model = layout.formula.model
+    for s in occ:
+        names[dirs[s]] = f"d{names[s]}"
+        if s in layout.var_of_scalar:
+            kern.add(f"d{names[s]} = q{layout.var_of_scalar[s]}")
+        else:
+            access = model.accesses[s]
+            k = layout.arg[access.name]
+            kern.add(f"d{names[s]} = pr{k}[{layout.element(access, names)}]")
+
+
 def _hvp(layout: Layout) -> str:
-    """``H @ p`` without forming H: per term, ``sum_b f_ab p_b`` scattered to ``a``."""
+    """``H @ p`` without forming H.
+
+    Per term, ``w*sum_b f_ab p_b + c*f_a`` is scattered to each occurrence ``a``. For a
+    plain sum of terms ``w = 1`` and ``c = 0``. For ``F(T_1, ..., T_K, s)`` non-linear
+    in its sums, the sums ``T_k`` and their directional derivatives ``D_k = grad T_k . p``
+    are computed first; then ``w_k = dF/dT_k`` and ``c_k = sum_l F_kl D_l + sum_s F_ks p_s``
+    (the chain rule twice), and ``F``'s own variables get ``sum_l F_sl D_l + F_ss' p_s'``.
+    """
     model = layout.formula.model
     nv = layout.n_variables
     outputs = [f"p{k}" for k in range(nv)] + [f"g{k}" for k in range(nv)]
@@ -373,12 +393,54 @@ def _hvp(layout: Layout) -> str:
             kern.add(f"pr{k} = p{k}[b]")
         else:
             kern.add(f"q{k} = p{k}[b]")
-    for term in model.terms.values():
+    linear = model.linear
+    placeholders = list(model.terms)
+    weights: dict = {}
+    if not linear:
+        for t, term in enumerate(model.terms.values()):
+            names = _term_names(layout)
+            occ = _occurrences(term, layout)
+            dirs = {s: sympy.Dummy(f"d_{names[s]}") for s in occ}
+            kern.add(f"T{t} = 0.0")
+            kern.add(f"D{t} = 0.0")
+            levels = kern.open_nest(term.ranges, names)
+            exprs = [term.summand,
+                     sympy.Add(*[sympy.diff(term.summand, a) * dirs[a] for a in occ])]
+            kern.loads(_reads(exprs, layout), names)
+            _load_directions(kern, layout, occ, dirs, names)
+            codes = kern.straight(exprs, names)
+            kern.add(f"T{t} += {codes[0]}")
+            kern.add(f"D{t} += {codes[1]}")
+            kern.close(levels)
+        names = _term_names(layout)
+        for t, p in enumerate(placeholders):
+            names[p] = f"T{t}"
+        direct = sorted((s for s in model.top.free_symbols
+                         if s in layout.var_of_scalar or layout.is_variable_access(s)),
+                        key=lambda s: names[s])
+        along: dict = {}
+        for t, p in enumerate(placeholders):
+            along[p] = sympy.Dummy(f"D{t}")
+            names[along[p]] = f"D{t}"
+        ddirs = {s: sympy.Dummy(f"d_{names[s]}") for s in direct}
+        kern.loads(_reads([model.top], layout), names)
+        _load_directions(kern, layout, direct, ddirs, names)
+        along.update(ddirs)
+        zs = placeholders + direct
+        grads = {z: sympy.diff(model.top, z) for z in zs}
+        seconds = [sympy.Add(*[sympy.diff(grads[z], z2) * along[z2] for z2 in zs]) for z in zs]
+        codes = kern.straight([grads[p] for p in placeholders] + seconds, names)
+        for t, p in enumerate(placeholders):
+            kern.add(f"w{t} = {codes[t]}")
+            kern.add(f"c{t} = {codes[len(placeholders) + t]}")
+            weights[p] = (sympy.Dummy(f"w{t}"), sympy.Dummy(f"c{t}"))
+        for s, code in zip(direct, codes[2 * len(placeholders):]):
+            _scatter(kern, layout, s, code, names)
+    for t, (p, term) in enumerate(model.terms.items()):
         occ, pairs = _second(term, layout)
-        if not pairs:
+        if not pairs and linear:
             continue
         names = _term_names(layout)
-        # the direction at each occurrence: a symbol per occurrence
         dirs = {s: sympy.Dummy(f"d_{names[s]}") for s in occ}
         hess = {}
         for (a, b2), h in pairs:
@@ -386,20 +448,18 @@ def _hvp(layout: Layout) -> str:
             hess[(b2, a)] = h
         products = []
         for a in occ:
-            products.append(sympy.Add(*[hess[(a, b2)] * dirs[b2] for b2 in occ if (a, b2) in hess]))
+            hp = sympy.Add(*[hess[(a, b2)] * dirs[b2] for b2 in occ if (a, b2) in hess])
+            if not linear:
+                w, c = weights[p]
+                names[w], names[c] = f"w{t}", f"c{t}"
+                hp = w * hp + c * sympy.diff(term.summand, a)
+            products.append(hp)
         scalars = [s for s in occ if s in layout.var_of_scalar]
         for s in scalars:
             kern.add(f"acc{layout.var_of_scalar[s]} = 0.0")
         levels = kern.open_nest(term.ranges, names)
         kern.loads(_reads(products, layout), names)
-        for s in occ:
-            names[dirs[s]] = f"d{names[s]}"
-            if s in layout.var_of_scalar:
-                kern.add(f"d{names[s]} = q{layout.var_of_scalar[s]}")
-            else:
-                access = model.accesses[s]
-                k = layout.arg[access.name]
-                kern.add(f"d{names[s]} = pr{k}[{layout.element(access, names)}]")
+        _load_directions(kern, layout, occ, dirs, names)
         codes = kern.straight(products, names)
         for s, code in zip(occ, codes):
             if code == "0.0":

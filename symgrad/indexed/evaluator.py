@@ -350,7 +350,6 @@ class IndexedEvaluator:
         :meth:`gradient`. ``direction`` is shaped like the variables (one array per
         variable, a tuple when there are several) or flat ``S + (n_flat,)``."""
         self._require_objective("hvp")
-        self._require_linear("hvp")
         call = self._bind(args, kwargs)
         dirs = self._directions(direction, call)
         out = self._grad_buffers(call, flat)
@@ -409,10 +408,10 @@ class IndexedEvaluator:
     def _require_linear(self, what: str) -> None:
         if not self._model.linear:
             raise InputError(
-                f"{what} is not supported yet for a formula that applies a non-linear "
+                f"{what} is not supported for a formula that applies a non-linear "
                 "function to a whole sum (such as log(sum(...)) or sqrt(sum(...))): its "
-                "Hessian is dense. value and gradient work; for second derivatives write "
-                "the formula as a sum of terms.")
+                "Hessian is dense (an outer product of the sums' gradients). value, "
+                "gradient and hvp work: use hvp (for_scipy(..., hessp=True)).")
 
     def _rows(self, call: _Call) -> int:
         from .bounds import count_points
