@@ -26,6 +26,7 @@ _EXPORTS = {
     "jacobian": "api",
     "Evaluator": "evaluator",
     "SparseHessian": "evaluator",
+    "IndexedEvaluator": "indexed.evaluator",
     "check": "validate",
     "check_points": "validate",
     "ValidationReport": "validate",
@@ -61,6 +62,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .errors import ValidationError as ValidationError
     from .evaluator import Evaluator as Evaluator
     from .evaluator import SparseHessian as SparseHessian
+    from .indexed.evaluator import IndexedEvaluator as IndexedEvaluator
     from .kernel import cache_dir as cache_dir
     from .kernel import clear_cache as clear_cache
     from .options import Options as Options

@@ -163,6 +163,16 @@ class IndexedEvaluator:
     def options(self) -> Options:
         return self._options
 
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(np.float64)
+
+    def with_options(self, **changes: Any) -> IndexedEvaluator:
+        """The same formula with some options changed (a new evaluator)."""
+        formula, variables, params, options = self._request
+        return IndexedEvaluator.for_request(formula, variables, params,
+                                            options.replace(**changes))
+
     def source(self, group: str = "first") -> str:
         """The generated kernel source: ``"first"`` (value, gradient, Jacobian) or
         ``"second"`` (sparse Hessian, HVP)."""
