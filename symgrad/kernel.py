@@ -67,6 +67,7 @@ __all__ = [
     "cache_dir",
     "clear_cache",
     "default_threads",
+    "code_state",
     "NUMBA_OPTIONS",
 ]
 
@@ -547,6 +548,33 @@ def compile_kernel(source: str) -> Kernel:
         weakref.finalize(k, _release, name, module)
         _kernels[key] = k
         return k
+
+
+def code_state(source: str) -> str | None:
+    """Whether ``source``'s array kernel is ready without a compile, cheaply.
+
+    ``"compiled"``: a Kernel of this source in this process has machine code;
+    ``"cached"``: numba's disk cache holds code for it (any signature); None: neither
+    (or unknown). Neither executes the module nor imports numba, so the NumPy tier can
+    answer a first call before numba is even imported.
+    """
+    key = kernel_key(source)
+    with _lock:
+        k = _kernels.get(key)
+    if k is not None and "numba" in sys.modules:
+        d = k._dispatchers.get("kernel")
+        if d is not None and getattr(d, "overloads", None):
+            return "compiled"
+    if str(cache_dir()) in _failed_dirs:
+        return None
+    prefix = f"{_PREFIX}{key}.kernel-"
+    try:
+        names = os.listdir(cache_dir() / "__pycache__")
+    except OSError:
+        return None
+    if any(name.startswith(prefix) and name.endswith(".nbi") for name in names):
+        return "cached"
+    return None
 
 
 def clear_cache(memory: bool = True) -> int:

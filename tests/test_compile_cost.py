@@ -58,3 +58,30 @@ def test_differ_memoizes_and_skips_absent_variables():
     assert d(e, x) is first  # memoized
     assert d(e, z) is sympy.S.Zero
     assert d(x, x) == 1 and d(y, x) == 0
+
+
+def test_tier_decision_needs_no_numba_module():
+    """The NumPy tier decides (compiled? cached?) without executing the kernel module,
+    which would import numba before the first answer."""
+    import numpy as np
+
+    import symgrad
+    from symgrad import kernel as kernel_module
+    from symgrad.backends.numba_cpu import NumbaCPU
+
+    f = symgrad.compile("x**2*sin(y) + 3.25*y", tiered=False)
+    compiled = f._request(f._items(("gradient",), None))
+    source = f._kernel(compiled).source
+    fresh = NumbaCPU().from_source(source)
+    assert kernel_module.code_state(source) is None
+    assert not fresh.is_compiled() and not fresh.is_cached()
+    assert fresh._kernel is None  # nothing executed, numba not needed
+    g = f.gradient(np.array([1.0, 2.0]), np.array([0.5, 0.25]))
+    assert g[0, 0] == 2 * np.sin(0.5)
+    assert kernel_module.code_state(source) == "compiled"
+    assert fresh.is_compiled() and fresh._kernel is None
+    # numba saved the code on disk: another process would find it cached
+    with kernel_module._lock:
+        del kernel_module._kernels[kernel_module.kernel_key(source)]
+    assert kernel_module.code_state(source) == "cached"
+    assert fresh.is_cached() and fresh._kernel is None

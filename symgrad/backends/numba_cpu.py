@@ -96,10 +96,18 @@ class NumbaKernel:
         self.kernel.python(*args, out, start, stop)
 
     def is_compiled(self) -> bool:
-        return self._kernel is not None and bool(self._kernel.dispatcher("kernel").overloads)
+        if self._kernel is None:  # numba not needed to tell (see kernel.code_state)
+            from ..kernel import code_state
+
+            return code_state(self.source) == "compiled"
+        return bool(self._kernel.dispatcher("kernel").overloads)
 
     def is_cached(self) -> bool:
         """Whether numba's disk cache holds code for the array kernel (any signature)."""
+        if self._kernel is None:
+            from ..kernel import code_state
+
+            return code_state(self.source) == "cached"
         path = self.kernel.path
         if path is None:
             return False
