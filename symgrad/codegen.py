@@ -398,16 +398,27 @@ def _ipow(b: str, k: int) -> str:
 
 
 
-def _body_lines(program: Program, names: dict[sympy.Symbol, str], column: str) -> list[str]:
-    """Straight-line code for one point; results go to ``out[row, column]``."""
+def _printed(program: Program, names: dict[sympy.Symbol, str]) -> tuple[list[str], list[str]]:
+    """The assignment lines and the code of each result, printed once (libm math)."""
     printer = KernelPrinter(names)
-    lines = []
     for k, (sym, _) in enumerate(program.assignments):
         names[sym] = f"t{k}"
-    for sym, expr in program.assignments:
-        lines.append(f"{names[sym]} = {printer.doprint(expr)}")
-    for k, (rows, expr) in enumerate(program.results):
-        code = printer.doprint(expr)
+    lines = [f"{names[sym]} = {printer.doprint(expr)}" for sym, expr in program.assignments]
+    return lines, [printer.doprint(expr) for _, expr in program.results]
+
+
+def _body_lines(
+    program: Program, names: dict[sympy.Symbol, str], column: str,
+    printed: tuple[list[str], list[str]] | None = None,
+) -> list[str]:
+    """Straight-line code for one point; results go to ``out[row, column]``.
+
+    ``printed``: :func:`_printed`'s output, when the loop and the one-point body share
+    it (printing is most of the code generation's time for big programs).
+    """
+    assigned, codes = printed if printed is not None else _printed(program, names)
+    lines = list(assigned)
+    for k, ((rows, _), code) in enumerate(zip(program.results, codes)):
         if len(rows) == 1:
             lines.append(f"out[{rows[0]}, {column}] = {code}")
         else:
@@ -476,12 +487,13 @@ def generate_source(
     if math not in MATH_MODES:
         raise ValueError(f"internal: math must be one of {MATH_MODES}, not {math!r}")
     names = {s: f"v{k}" for k, s in enumerate(program.inputs)}
-    body = _body_lines(program, dict(names), "i")
+    printed = _printed(program, dict(names))
+    body = _body_lines(program, names, "i", printed)
     fix = False
     if math == "vector":
         libm_body = body
         body, fix = _vector_loop(program, dict(names))
-    point_body = _body_lines(program, dict(names), "0")
+    point_body = _body_lines(program, names, "0", printed)
     k_inputs = range(len(program.inputs))
     legend = ", ".join(
         f"v{k} = {name}"

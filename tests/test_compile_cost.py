@@ -85,3 +85,22 @@ def test_tier_decision_needs_no_numba_module():
         del kernel_module._kernels[kernel_module.kernel_key(source)]
     assert kernel_module.code_state(source) == "cached"
     assert fresh.is_cached() and fresh._kernel is None
+
+
+def test_loop_and_point_bodies_share_one_printing():
+    """generate_source prints each expression once for both functions: the one-point
+    body is the loop body with column 0 instead of i."""
+    import symgrad
+    from symgrad.codegen import generate_source
+    from symgrad.outputs import normalize_request
+
+    f = symgrad.compile("log(1 + x**2 + y**2)*atan(x*y) + where(x > y, x, y**2)")
+    items = normalize_request(("value", "gradient", "hessian"), 2, 1, False, None)
+    compiled = f._request(items)
+    source = generate_source(compiled.program, compiled.names)
+    loop = source.split("def kernel(")[1].split("def kernel_point(")[0]
+    point = source.split("def kernel_point(")[1]
+    loop_lines = [ln.strip().replace(", i]", ", 0]") for ln in loop.splitlines()[2:]
+                  if ln.strip() and "= a" not in ln]
+    point_lines = [ln.strip() for ln in point.splitlines()[1:] if ln.strip()][:-1]
+    assert loop_lines == point_lines and len(point_lines) > 5
