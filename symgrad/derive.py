@@ -334,6 +334,14 @@ def domain_guard(expr: sympy.Expr) -> sympy.Expr:
 
 def symmetric_positions(index: tuple[int, ...], n: int) -> list[int]:
     """Flat C-order positions in an ``(n,)*k`` tensor of every permutation of ``index``."""
+    if len(index) <= 2:  # the Hessian's case, often: what the general loop gives
+        if len(index) < 2 or index[0] == index[1]:
+            flat = 0
+            for k in index:
+                flat = flat * n + k
+            return [flat]
+        i, j = sorted(index)
+        return [i * n + j, j * n + i]
     # Distinct permutations only: a multiset of k equal indices has one, not k!.
     positions = []
     for perm in multiset_permutations(list(index)):
@@ -436,4 +444,6 @@ class Derivatives:
 
     def guarded(self, expr: sympy.Expr, k: int = 0) -> sympy.Expr:
         """``expr`` made NaN wherever formula ``k`` is undefined; structural zeros stay 0."""
-        return expr + self.guard(k) if expr != 0 else expr
+        guard = self.guard(k)
+        # (adding S.Zero returns expr itself: skip the Add)
+        return expr + guard if guard is not sympy.S.Zero and expr != 0 else expr

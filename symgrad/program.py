@@ -85,6 +85,24 @@ def _real_constants(expr: sympy.Expr) -> sympy.Expr:
     return expr
 
 
+def _atoms(exprs: Sequence[sympy.Basic]) -> set[sympy.Basic]:
+    """Every atom of ``exprs``, each shared subtree walked once (derivatives share
+    many: one walk over all instead of one per expression)."""
+    seen: set[sympy.Basic] = set()
+    atoms: set[sympy.Basic] = set()
+    stack = list(exprs)
+    while stack:
+        e = stack.pop()
+        if e in seen:
+            continue
+        seen.add(e)
+        if e.args:
+            stack.extend(e.args)
+        else:
+            atoms.add(e)
+    return atoms
+
+
 def build_program(
     outputs: Sequence[OutputSpec], inputs: Sequence[sympy.Symbol], cse: bool = True
 ) -> Program:
@@ -113,7 +131,7 @@ def build_program(
         blocks.append(block)
         for positions, expr in entries:
             # strict: numbers and SymPy objects only; a string is never evaluated
-            expr = _real_constants(_sympify(expr))
+            expr = _sympify(expr)
             if expr == 0:
                 continue
             rows = tuple(offset + p for p in positions)
@@ -122,10 +140,14 @@ def build_program(
         offset += block.size
     n_rows = offset
     known = set(inputs)
-    for _, expr in rows_exprs:
-        unknown = expr.free_symbols - known
-        if unknown:
-            raise ValueError(f"internal: outputs use symbols {unknown} not in the inputs")
+    atoms = _atoms([e for _, e in rows_exprs])
+    if sympy.I in atoms:
+        rows_exprs = [(rows, _real_constants(e)) for rows, e in rows_exprs]
+    if any(a.is_Symbol and a not in known for a in atoms):  # (a bound symbol, maybe)
+        for _, expr in rows_exprs:
+            unknown = expr.free_symbols - known
+            if unknown:
+                raise ValueError(f"internal: outputs use symbols {unknown} not in the inputs")
 
     exprs = [e for _, e in rows_exprs]
     if cse and exprs:

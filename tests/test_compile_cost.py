@@ -104,3 +104,37 @@ def test_loop_and_point_bodies_share_one_printing():
                   if ln.strip() and "= a" not in ln]
     point_lines = [ln.strip() for ln in point.splitlines()[1:] if ln.strip()][:-1]
     assert loop_lines == point_lines and len(point_lines) > 5
+
+
+def test_build_program_one_walk_keeps_its_checks():
+    """build_program walks all outputs once (shared subtrees once) for its checks:
+    complex constants still become NaN, unknown symbols are still refused."""
+    from symgrad.program import build_program
+
+    x, y, z = sympy.symbols("x y z", real=True)
+    shared = sympy.exp(x * y) / (1 + x**2)
+    p = build_program([("gradient", (3,), [((0,), shared * y), ((1,), shared * x + sympy.I),
+                                            ((2,), 0)])], (x, y))
+    assert p.zero_rows == (2,)
+    assert [rows for rows, _ in p.results] == [(0,), (1,)]
+    assert p.results[1][1].has(sympy.nan) and not p.results[0][1].has(sympy.nan)
+    with pytest.raises(ValueError, match="not in the inputs"):
+        build_program([("value", (), [((0,), shared * z)])], (x, y))
+
+
+def test_symmetric_positions_fast_path_matches_the_general_rule():
+    from sympy.utilities.iterables import multiset_permutations
+
+    from symgrad.derive import symmetric_positions
+
+    n = 7
+    for index in [(), (3,), (2, 2), (1, 5), (5, 1), (0, 6)]:
+        expected = []
+        for perm in multiset_permutations(list(index)):
+            flat = 0
+            for k in perm:
+                flat = flat * n + k
+            expected.append(flat)
+        assert symmetric_positions(index, n) == expected, index
+    assert symmetric_positions((1, 1, 2), 3) == [1 * 9 + 1 * 3 + 2, 1 * 9 + 2 * 3 + 1,
+                                                 2 * 9 + 1 * 3 + 1]
