@@ -53,7 +53,6 @@ import threading
 import types
 import warnings
 import weakref
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -177,7 +176,20 @@ def _prepare(directory: Path) -> bool:
     return True
 
 
+_versions_text: str | None = None
+
+
 def _versions() -> str:
+    """symgrad's, numba's, llvmlite's, NumPy's and Python's versions (looked up once)."""
+    global _versions_text
+    if _versions_text is None:
+        _versions_text = _look_up_versions()
+    return _versions_text
+
+
+def _look_up_versions() -> str:
+    from importlib import metadata  # here: a CLI that prints text never needs it
+
     def v(pkg: str) -> str:
         try:
             return metadata.version(pkg)

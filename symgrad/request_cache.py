@@ -4,7 +4,7 @@ Two kinds of entries live beside the kernels in the cache directory
 (``symgrad._cachedir.cache_dir``), as ``symgrad_req_<hash>.json``:
 
 * a *formula* entry, keyed by the formula strings, the variables and params as given
-  and the versions of symgrad, numba, llvmlite, NumPy and Python: the record that a
+  and the versions of symgrad, SymPy, numba, llvmlite, NumPy and Python: the record that a
   full parse accepted this request, with the variable and parameter names it found;
 * a *request* entry, keyed by a formula key, the compile ``Options`` and the requested
   outputs: the generated kernel source and what the evaluator needs to run it without
@@ -27,17 +27,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import platform
+import re
+import sys
 from pathlib import Path
 from typing import Any
 
 from . import _cachedir
 
-__all__ = ["formula_key", "request_key", "load", "store", "stats", "FORMAT"]
+__all__ = ["formula_key", "request_key", "text_key", "load", "store", "stats", "FORMAT"]
 
 #: Bumped when the payloads change shape.
 FORMAT = 1
 
 _versions_text: str | None = None
+_sympy_version_text: str | None = None
 #: Reads/writes of this process: hits, misses (absent or unusable), stores.
 _stats = {"hits": 0, "misses": 0, "stores": 0}
 
@@ -47,13 +51,59 @@ def stats() -> dict[str, int]:
     return dict(_stats)
 
 
+def sympy_version() -> str:
+    """SymPy's version without importing SymPy (a warm process must not).
+
+    The derivatives, and so every entry, depend on SymPy: its version is in every key.
+    Read from ``sympy/release.py`` (what ``sympy.__version__`` is), else from the
+    installed distribution's metadata.
+    """
+    global _sympy_version_text
+    if _sympy_version_text is not None:
+        return _sympy_version_text
+    module = sys.modules.get("sympy")
+    version = getattr(module, "__version__", None)
+    if not isinstance(version, str):
+        try:
+            import importlib.util
+
+            spec = importlib.util.find_spec("sympy")
+            origin = spec.origin if spec is not None else None
+            text = (Path(origin).with_name("release.py").read_text(encoding="utf-8")
+                    if origin else "")
+            found = re.search(r"""^__version__\s*=\s*["']([^"']+)["']""", text, re.M)
+            version = found.group(1) if found else None
+        except (OSError, ValueError, ImportError):
+            version = None
+    if version is None:
+        from importlib import metadata
+
+        try:
+            version = metadata.version("sympy")
+        except metadata.PackageNotFoundError:
+            version = "?"
+    _sympy_version_text = version
+    return version
+
+
 def _versions() -> str:
     global _versions_text
     if _versions_text is None:
         from .kernel import _versions as kernel_versions
 
-        _versions_text = f"{FORMAT}|{kernel_versions()}"
+        _versions_text = f"{FORMAT}|{kernel_versions()}|sympy {sympy_version()}"
     return _versions_text
+
+
+def text_key(*parts: Any) -> str:
+    """The key of an entry that holds printed text (the CLI's): it depends on symgrad,
+    SymPy and Python only, so computing it imports neither numba's versions nor
+    ``importlib.metadata`` (a cold ``symgrad grad`` pays for every import)."""
+    from ._version import __version__
+
+    light = f"{FORMAT}|text|{__version__}|sympy {sympy_version()}|{platform.python_version()}"
+    text = json.dumps([light, *parts], sort_keys=True, default=repr)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def _digest(*parts: Any) -> str:

@@ -174,6 +174,27 @@ def test_source_and_no_numba_on_printing_paths():
     assert done.stdout.strip().endswith("False False")
 
 
+def test_printing_imports_neither_numpy_nor_package_metadata(tmp_path):
+    """A cold ``symgrad grad`` (empty cache) imports SymPy and nothing it does not need:
+    not NumPy, not numba, not ``importlib.metadata`` (the text cache's key has symgrad's
+    and SymPy's versions only); a warm one not even SymPy."""
+    code = (
+        "import sys\nfrom symgrad.cli import main\n"
+        "main(['grad', 'x*y'])\n"
+        "print(sorted(m for m in ('numpy', 'numba', 'importlib.metadata', 'sympy')"
+        " if m in sys.modules))\n"
+    )
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8", "SYMGRAD_CACHE_DIR": str(tmp_path)}
+    seen = []
+    for _ in range(2):
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              timeout=120, env=env)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith("∂f/∂x = y\n∂f/∂y = x\n")
+        seen.append(done.stdout.strip().splitlines()[-1])
+    assert seen == ["['sympy']", "[]"]
+
+
 # ----------------------------------------------------------------------- user errors
 
 

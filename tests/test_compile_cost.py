@@ -138,3 +138,21 @@ def test_symmetric_positions_fast_path_matches_the_general_rule():
         assert symmetric_positions(index, n) == expected, index
     assert symmetric_positions((1, 1, 2), 3) == [1 * 9 + 1 * 3 + 2, 1 * 9 + 2 * 3 + 1,
                                                  2 * 9 + 1 * 3 + 1]
+
+
+def test_sympy_version_without_importing_sympy(monkeypatch):
+    import sys
+
+    from symgrad import request_cache
+
+    assert request_cache.sympy_version() == sympy.__version__
+    monkeypatch.setattr(request_cache, "_sympy_version_text", None)
+    monkeypatch.delitem(sys.modules, "sympy")  # as in a warm process: read release.py
+    assert request_cache.sympy_version() == sympy.__version__
+    assert "sympy" not in sys.modules
+    # every key depends on it: entries derived by another SymPy are not reused
+    monkeypatch.setattr(request_cache, "_versions_text", None)
+    assert f"sympy {sympy.__version__}" in request_cache._versions()
+    key = request_cache.text_key("cli-text", "grad", ["x*y"])
+    monkeypatch.setattr(request_cache, "_sympy_version_text", "0.0-other")
+    assert request_cache.text_key("cli-text", "grad", ["x*y"]) != key

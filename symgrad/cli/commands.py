@@ -551,14 +551,14 @@ def _text_cache_key(args, out) -> str | None:
     if args.at or args.param:
         return None
     from ..parse.check import light_request
-    from ..request_cache import _digest
+    from ..request_cache import text_key
 
     formulas = list(args.formulas)
     if light_request(formulas if len(formulas) > 1 else formulas[0], args.vars,
                      args.params) is None:
         return None
-    return _digest("cli-text", args.command, formulas, args.vars, args.params, args.format,
-                   bool(args.cse), bool(args.simplify), bool(args.json), use_unicode(out))
+    return text_key("cli-text", args.command, formulas, args.vars, args.params, args.format,
+                    bool(args.cse), bool(args.simplify), bool(args.json), use_unicode(out))
 
 
 def _cmd_print(args, out) -> int:
