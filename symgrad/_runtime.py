@@ -32,6 +32,8 @@ __all__ = [
     "sg_logaddexp",
     "sg_xlogy",
     "sg_point_loop",
+    "sg_arg",
+    "sg_at",
     "MAX_POLYGAMMA_ORDER",
     "MAX_SINC_ORDER",
 ]
@@ -342,3 +344,49 @@ def sg_point_loop(pyfunc):
         return context.call_internal(builder, cres.fndesc, sig, args)
 
     return pyfunc
+
+
+def sg_arg(a):
+    """A kernel input as its point loop takes it: the array itself, or, for a
+    zero-stride broadcast view of one value (a scalar argument), that value.
+
+    Under numba the choice is made by type: C-contiguous arrays pass through; any other
+    layout must be a zero-stride view (the only other kind the evaluator passes, see
+    ``symgrad.evaluator._flatten``) and becomes its one float, which the loop keeps in
+    a register. (Read through a runtime stride, LLVM would vectorize the loop only for
+    stride 1 and run the scalar fallback for stride 0.) A strided view is refused.
+    """
+    return a
+
+
+def sg_at(a, i):
+    """Point ``i`` of a loop input made by :func:`sg_arg`."""
+    return a[i]
+
+
+@overload(sg_arg, inline="always")
+def _sg_arg_numba(a):
+    from numba.core import types
+
+    if not isinstance(a, types.Array):
+        return None
+    if a.layout == "C":
+        return lambda a: a
+
+    def impl(a):
+        if a.shape[0] > 1 and a.strides[0] != 0:
+            raise ValueError("symgrad kernel inputs are contiguous or zero-stride")
+        return a[0]
+
+    return impl
+
+
+@overload(sg_at, inline="always")
+def _sg_at_numba(a, i):
+    from numba.core import types
+
+    if isinstance(a, types.Array):
+        return lambda a, i: a[i]
+    if isinstance(a, (types.Float, types.Integer, types.Boolean)):
+        return lambda a, i: a
+    return None

@@ -530,14 +530,15 @@ def generate_source(
     parts.append(f"def kernel_loop({', '.join(inputs + outs + ['start', 'stop'])}):\n")
     parts.append("    nbad = 0\n")
     parts.append("    for i in range(np.uint64(start), np.uint64(stop)):\n")
-    parts.extend(f"        v{k} = a{k}[i]\n" for k in k_inputs)
+    parts.extend(f"        v{k} = sg_at(a{k}, i)\n" for k in k_inputs)
     parts.extend(f"        {line}\n" for line in body)
     if not body and not program.inputs:
         parts.append("        pass\n")
     parts.append("    return nbad\n")
 
     parts.append(f"\n\ndef kernel({', '.join(inputs + ['out', 'start', 'stop'])}):\n")
-    parts.append(f"    nbad = kernel_loop({', '.join(inputs + views + ['start', 'stop'])})\n")
+    loop_inputs = [f"sg_arg({a})" for a in inputs]
+    parts.append(f"    nbad = kernel_loop({', '.join(loop_inputs + views + ['start', 'stop'])})\n")
     if fix:
         first = program.results[0][0][0]
         libm_body = _body_lines(program, dict(names), lambda row: f"out[{row}, i]")
