@@ -1,15 +1,27 @@
 """Program -> Python source of a kernel.
 
-The generated module defines two functions with one body:
+The generated module defines these functions:
 
-* ``kernel(a0, a1, ..., out, start, stop)`` loops over points ``start <= i < stop``.
+* ``kernel(a0, a1, ..., out, start, stop)`` computes points ``start <= i < stop``.
   Each ``a{k}`` is a 1-D array of N values (a scalar input arrives as a zero-stride
   broadcast view), ``out`` is a ``(n_rows, N)`` buffer, and every nonzero output row
   of every point is written. Nothing is allocated inside the loop: each temporary is a
   scalar local. Multithreading runs disjoint ``[start, stop)`` chunks of this one
   kernel on a thread pool (it is compiled with ``nogil=True``), see ``symgrad.kernel``.
-* ``kernel_point(v0, v1, ..., out)`` evaluates one point given as scalars (the
-  low-overhead path for optimizers), writing column 0 of ``out``.
+  With ``math="vector"`` it ends with the libm pass for out-of-range trigonometric
+  arguments.
+* ``kernel_loop(a0, ..., o0, o1, ..., start, stop)``, the point loop ``kernel`` calls:
+  one 1-D row view of ``out`` per output row, broadcast inputs as floats
+  (``sg_arg``/``sg_at``), an unsigned index, compiled with ``noalias`` arguments
+  (``symgrad._runtime.sg_point_loop``). That is what makes loops writing several rows
+  (gradients, Hessians, fused requests) vectorize: with ``out[row, i]`` stores, LLVM
+  saw signed indices that may wrap around ("unsafe indirect dependence") and rows a
+  runtime distance apart that need a pairwise overlap check each ("too many memory
+  checks"), and kept the loop scalar. The row views and inputs must not overlap (the
+  evaluator guarantees it: ``out=`` overlapping an input is computed into a buffer).
+* ``kernel_point(v0, v1, ..., out)`` evaluates one point given as scalars with libm,
+  writing column 0 of ``out`` (the plain-Python reference of one point; compiled
+  one-point calls run ``kernel`` on one point).
 
 The same source runs as plain Python (the tests' reference that shares nothing with
 numba): ``symgrad._runtime`` supplies plain-Python helpers with IEEE semantics.

@@ -109,21 +109,23 @@ def _kernel_asm(f, *outputs):
     return "\n".join(dispatcher.inspect_asm().values())
 
 
-# Formulas of their own: the kernels are compiled in this process (numba cannot show
-# the assembly of code it loaded from the disk cache).
-_P1 = "sin(x)*cos(y) + exp(-(x**2+y**2)/2) + x/8"
+# Formulas of their own (a term that changes every output kind, so no other test's
+# kernel has the same source), compiled with a private cache: numba cannot show the
+# assembly of code it loaded from the disk cache.
+_P1 = "sin(x)*cos(y) + exp(-(x**2+y**2)/2) + x**3*y/8"
 _P3 = ("exp(-a*x**2)*cos(b*y+c*z) + log(1+x**2+y**2+z**2)*atan(a*b) "
-       "+ sqrt(1+(a*x-b*y)**2)*tanh(c*z) + a/8")
+       "+ sqrt(1+(a*x-b*y)**2)*tanh(c*z) + a**3*z/8")
 
 
 @pytest.mark.skipif(not _X86, reason="checks x86-64 assembly")
 @pytest.mark.parametrize("formula, variables", [(_P1, "x y"), (_P3, "a b c x y z")])
 @pytest.mark.parametrize("outputs", [("value",), ("gradient",), ("hessian",),
                                      ("value", "gradient", "hessian")])
-def test_multi_row_kernels_vectorize(formula, variables, outputs):
+def test_multi_row_kernels_vectorize(formula, variables, outputs, tmp_path, monkeypatch):
     """Gradient, Hessian and fused kernels (several output rows) vectorize like value
     kernels: the point loop is a noalias function over row views with an unsigned
     index (symgrad.codegen.generate_source)."""
+    monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path))
     f = symgrad.compile(formula, variables=variables, math="vector", tiered=False,
                         parallel=False)
     n = f.n_variables
@@ -144,10 +146,11 @@ def test_multi_row_kernels_vectorize(formula, variables, outputs):
 
 
 @pytest.mark.skipif(not _X86, reason="checks x86-64 assembly")
-def test_a_scalar_parameter_keeps_the_loop_vectorized():
+def test_a_scalar_parameter_keeps_the_loop_vectorized(tmp_path, monkeypatch):
     # A parameter given as one float reaches the kernel as a zero-stride view; the
     # point loop receives it as a float (sg_arg), not through a runtime stride.
-    f = symgrad.compile("exp(-a*x**2)*sin(x) + a/8", params="a", math="vector",
+    monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path))
+    f = symgrad.compile("exp(-a*x**2)*sin(x) + a*x/8", params="a", math="vector",
                         tiered=False, parallel=False)
     x = np.linspace(-2, 2, 64)
     g = f.gradient(x, a=1.5)
