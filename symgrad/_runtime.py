@@ -31,6 +31,9 @@ __all__ = [
     "sg_softplus",
     "sg_logaddexp",
     "sg_xlogy",
+    "sg_point_loop",
+    "sg_arg",
+    "sg_at",
     "MAX_POLYGAMMA_ORDER",
     "MAX_SINC_ORDER",
 ]
@@ -297,3 +300,93 @@ def sg_xlogy(x, y):
     if y - y != 0.0:  # +inf
         return x * math.inf
     return x * math.log(y)
+
+
+def sg_point_loop(pyfunc):
+    """Mark a generated kernel's point loop ``kernel_loop(a0, ..., o0, ..., start, stop)``.
+
+    Returns ``pyfunc`` itself (plain Python runs it unchanged). Called from numba code,
+    the loop is compiled as a subroutine whose pointer arguments are ``noalias`` (as
+    numba does for the bodies of ``prange`` loops) and returns an int64 (the count of
+    points left for the libm pass). That is what lets LLVM vectorize a loop writing
+    several output rows: without it every pair of rows, and every row against every
+    input, needs a runtime overlap check, and past a handful of them (or with
+    wrapped-around signed indices) LLVM gives up and keeps the loop scalar.
+
+    The promise behind ``noalias``: during the call no memory that the loop writes is
+    reached through another argument. Output rows are distinct rows of one buffer, and
+    the evaluator never passes a buffer that overlaps an input (``out=`` overlapping
+    an input is computed into a temporary first, see ``Evaluator._output_buffer``).
+    Inputs may share memory with each other: they are only read.
+    """
+    import inspect
+
+    from numba.core import compiler, types
+    from numba.extending import lower_builtin, type_callable
+
+    params = list(inspect.signature(pyfunc).parameters)
+    namespace = {"types": types}
+    # A typer with the loop's own parameters (numba matches typers by signature).
+    exec(f"def typer({', '.join(params)}):\n    return types.int64\n", namespace)  # noqa: S102
+
+    @type_callable(pyfunc)
+    def _typer(context):
+        return namespace["typer"]
+
+    @lower_builtin(pyfunc, *([types.Any] * len(params)))
+    def _lower(context, builder, sig, args):
+        flags = compiler.Flags()
+        flags.nrt = True
+        flags.error_model = "numpy"  # as the kernel: IEEE division, no checks
+        flags.boundscheck = False
+        flags.noalias = True
+        cres = context.compile_subroutine(builder, pyfunc, sig, flags=flags)
+        return context.call_internal(builder, cres.fndesc, sig, args)
+
+    return pyfunc
+
+
+def sg_arg(a):
+    """A kernel input as its point loop takes it: the array itself, or, for a
+    zero-stride broadcast view of one value (a scalar argument), that value.
+
+    Under numba the choice is made by type: C-contiguous arrays pass through; any other
+    layout must be a zero-stride view (the only other kind the evaluator passes, see
+    ``symgrad.evaluator._flatten``) and becomes its one float, which the loop keeps in
+    a register. (Read through a runtime stride, LLVM would vectorize the loop only for
+    stride 1 and run the scalar fallback for stride 0.) A strided view is refused.
+    """
+    return a
+
+
+def sg_at(a, i):
+    """Point ``i`` of a loop input made by :func:`sg_arg`."""
+    return a[i]
+
+
+@overload(sg_arg, inline="always")
+def _sg_arg_numba(a):
+    from numba.core import types
+
+    if not isinstance(a, types.Array):
+        return None
+    if a.layout == "C":
+        return lambda a: a
+
+    def impl(a):
+        if a.shape[0] > 1 and a.strides[0] != 0:
+            raise ValueError("symgrad kernel inputs are contiguous or zero-stride")
+        return a[0]
+
+    return impl
+
+
+@overload(sg_at, inline="always")
+def _sg_at_numba(a, i):
+    from numba.core import types
+
+    if isinstance(a, types.Array):
+        return lambda a, i: a[i]
+    if isinstance(a, (types.Float, types.Integer, types.Boolean)):
+        return lambda a, i: a
+    return None

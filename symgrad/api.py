@@ -26,7 +26,7 @@ def compile(  # noqa: A001 (the natural name; shadows the builtin only inside sy
     parallel: bool | str = "auto",
     tiered: bool | str = "auto",
     backend: str = "numba",
-    math: str = "libm",
+    math: str = "vector",
 ) -> Evaluator:
     """Compile a formula (or a list of formulas) into a fast evaluator.
 
@@ -67,10 +67,11 @@ def compile(  # noqa: A001 (the natural name; shadows the builtin only inside sy
     backend : {"numba", "numpy"}
         What runs the program: compiled numba kernels (default), or NumPy ufuncs on
         chunks of points (no compilation; slower per point; see ``symgrad.backends``).
-    math : {"libm", "vector"}
-        How numba kernels compute exp, log, sin, ...: libm calls (default), or
-        branch-free vector math that LLVM vectorizes (``symgrad.vecmath``: value
-        kernels 3-4x faster; see ``symgrad.Options``). Within a few ulp of each other.
+    math : {"vector", "libm"}
+        How numba kernels compute exp, log, sin, ...: branch-free vector math that
+        LLVM vectorizes (default; ``symgrad.vecmath``: value, gradient and Hessian
+        kernels several times faster), or ``"libm"``: scalar libm calls, bit-identical
+        to libm. Within 1-2 ulp of each other; see ``symgrad.Options``.
 
     Returns
     -------

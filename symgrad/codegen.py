@@ -1,15 +1,27 @@
 """Program -> Python source of a kernel.
 
-The generated module defines two functions with one body:
+The generated module defines these functions:
 
-* ``kernel(a0, a1, ..., out, start, stop)`` loops over points ``start <= i < stop``.
+* ``kernel(a0, a1, ..., out, start, stop)`` computes points ``start <= i < stop``.
   Each ``a{k}`` is a 1-D array of N values (a scalar input arrives as a zero-stride
   broadcast view), ``out`` is a ``(n_rows, N)`` buffer, and every nonzero output row
   of every point is written. Nothing is allocated inside the loop: each temporary is a
   scalar local. Multithreading runs disjoint ``[start, stop)`` chunks of this one
   kernel on a thread pool (it is compiled with ``nogil=True``), see ``symgrad.kernel``.
-* ``kernel_point(v0, v1, ..., out)`` evaluates one point given as scalars (the
-  low-overhead path for optimizers), writing column 0 of ``out``.
+  With ``math="vector"`` it ends with the libm pass for out-of-range trigonometric
+  arguments.
+* ``kernel_loop(a0, ..., o0, o1, ..., start, stop)``, the point loop ``kernel`` calls:
+  one 1-D row view of ``out`` per output row, broadcast inputs as floats
+  (``sg_arg``/``sg_at``), an unsigned index, compiled with ``noalias`` arguments
+  (``symgrad._runtime.sg_point_loop``). That is what makes loops writing several rows
+  (gradients, Hessians, fused requests) vectorize: with ``out[row, i]`` stores, LLVM
+  saw signed indices that may wrap around ("unsafe indirect dependence") and rows a
+  runtime distance apart that need a pairwise overlap check each ("too many memory
+  checks"), and kept the loop scalar. The row views and inputs must not overlap (the
+  evaluator guarantees it: ``out=`` overlapping an input is computed into a buffer).
+* ``kernel_point(v0, v1, ..., out)`` evaluates one point given as scalars with libm,
+  writing column 0 of ``out`` (the plain-Python reference of one point; compiled
+  one-point calls run ``kernel`` on one point).
 
 The same source runs as plain Python (the tests' reference that shares nothing with
 numba): ``symgrad._runtime`` supplies plain-Python helpers with IEEE semantics.
@@ -398,64 +410,80 @@ def _ipow(b: str, k: int) -> str:
 
 
 
+#: Output rows passed to the point loop as separate 1-D arguments (``o<row>``), at most.
+#: Beyond, the loop writes ``out[row, i]`` of the 2-D buffer: still correct, but LLVM
+#: then cannot tell the rows apart (their distance is a runtime value) and keeps the
+#: loop scalar. Hundreds of row arguments compile slowly and such kernels are bound by
+#: memory bandwidth anyway.
+MAX_ROW_ARGS = 128
+
+
+def _assign_names(program: Program, names: dict[sympy.Symbol, str]) -> None:
+    for k, (sym, _) in enumerate(program.assignments):
+        names[sym] = f"t{k}"
+
+
+def _store_lines(results, target) -> list[str]:
+    """``target(row) = code`` for every row of every result (shared values once)."""
+    lines = []
+    for k, (rows, code) in enumerate(results):
+        if len(rows) == 1:
+            lines.append(f"{target(rows[0])} = {code}")
+        else:
+            lines.append(f"r{k} = {code}")
+            lines.extend(f"{target(row)} = r{k}" for row in rows)
+    return lines
+
+
 def _printed(program: Program, names: dict[sympy.Symbol, str]) -> tuple[list[str], list[str]]:
     """The assignment lines and the code of each result, printed once (libm math)."""
     printer = KernelPrinter(names)
-    for k, (sym, _) in enumerate(program.assignments):
-        names[sym] = f"t{k}"
+    _assign_names(program, names)
     lines = [f"{names[sym]} = {printer.doprint(expr)}" for sym, expr in program.assignments]
     return lines, [printer.doprint(expr) for _, expr in program.results]
 
 
 def _body_lines(
-    program: Program, names: dict[sympy.Symbol, str], column: str,
+    program: Program, names: dict[sympy.Symbol, str], target,
     printed: tuple[list[str], list[str]] | None = None,
 ) -> list[str]:
-    """Straight-line code for one point; results go to ``out[row, column]``.
+    """Straight-line libm code for one point; result row ``r`` goes to ``target(r)``.
 
-    ``printed``: :func:`_printed`'s output, when the loop and the one-point body share
-    it (printing is most of the code generation's time for big programs).
+    ``printed``: :func:`_printed`'s output, when several bodies (the loop, the libm
+    pass, the one-point kernel) share it (printing is most of the code generation's
+    time for big programs).
     """
     assigned, codes = printed if printed is not None else _printed(program, names)
-    lines = list(assigned)
-    for k, ((rows, _), code) in enumerate(zip(program.results, codes)):
-        if len(rows) == 1:
-            lines.append(f"out[{rows[0]}, {column}] = {code}")
-        else:
-            lines.append(f"r{k} = {code}")
-            lines.extend(f"out[{row}, {column}] = r{k}" for row in rows)
-    return lines
+    results = [(rows, code) for (rows, _), code in zip(program.results, codes)]
+    return list(assigned) + _store_lines(results, target)
 
 
-def _vector_loop(
-    program: Program, names: dict[sympy.Symbol, str]
+def _vector_lines(
+    program: Program, names: dict[sympy.Symbol, str], target
 ) -> tuple[list[str], bool]:
-    """The body of the vector point loop and, when sin/cos/tan appear, the libm pass.
+    """The body of the vector point loop and whether it needs the libm pass.
 
     The loop computes every point with vector math; a point with a trigonometric
     argument beyond ``vecmath.TRIG_LIMIT`` (or inf/NaN) gets NaN in its first output
-    row and is counted. If any were, a second loop recomputes the points whose first
-    output row is NaN with the libm code (a NaN there may also be a real NaN: its
-    libm recomputation is NaN too).
+    row and is counted in ``nbad``. If any were, a second loop recomputes the points
+    whose first output row is NaN with the libm code (a NaN there may also be a real
+    NaN: its libm recomputation is NaN too).
     """
     printer = VectorPrinter(names)
-    for k, (sym, _) in enumerate(program.assignments):
-        names[sym] = f"t{k}"
+    _assign_names(program, names)
     lines = [f"{names[sym]} = {printer.doprint(expr)}" for sym, expr in program.assignments]
     results = [(rows, printer.doprint(expr)) for rows, expr in program.results]
     guards = list(dict.fromkeys(printer.guards))
-    if guards and results:
+    fix = bool(guards and results)
+    if fix:
         lines.append("ok = " + " & ".join(f"vm_trig_ok({g})" for g in guards))
         lines.append("nbad += 0 if ok else 1")
         rows, code = results[0]
         results[0] = (rows, f"vm_select(ok, {code}, np.nan)")
-    for k, (rows, code) in enumerate(results):
-        if len(rows) == 1 and not (k == 0 and guards):
-            lines.append(f"out[{rows[0]}, i] = {code}")
-        else:
-            lines.append(f"r{k} = {code}")
-            lines.extend(f"out[{row}, i] = r{k}" for row in rows)
-    return lines, bool(guards and results)
+        if len(rows) == 1:  # a name for the selected value keeps the line short
+            lines.append(f"r0 = {results[0][1]}")
+            results[0] = (rows, "r0")
+    return lines + _store_lines(results, target), fix
 
 
 def generate_source(
@@ -483,18 +511,32 @@ def generate_source(
     str
         A module defining ``kernel(a0, ..., out, start, stop)`` and
         ``kernel_point(v0, ..., out)``.
+
+    The point loop is its own function, ``kernel_loop(a0, ..., o0, o1, ..., start,
+    stop)``, called by ``kernel`` with one 1-D row view of ``out`` per output row
+    (``symgrad._runtime.sg_point_loop``: compiled with ``noalias`` arguments) and an
+    unsigned loop index (no wrap-around of negative indices). Both are what LLVM
+    needs to vectorize a loop that writes several rows: the rows and inputs are then
+    known not to overlap, and every address is an affine function of ``i``.
     """
     if math not in MATH_MODES:
         raise ValueError(f"internal: math must be one of {MATH_MODES}, not {math!r}")
     names = {s: f"v{k}" for k, s in enumerate(program.inputs)}
+    rows = sorted({row for result_rows, _ in program.results for row in result_rows})
+    by_row = len(rows) <= MAX_ROW_ARGS
+
+    def loop_target(row):
+        return f"o{row}[i]" if by_row else f"out[{row}, i]"
+
     printed = _printed(program, dict(names))
-    body = _body_lines(program, names, "i", printed)
     fix = False
     if math == "vector":
-        libm_body = body
-        body, fix = _vector_loop(program, dict(names))
-    point_body = _body_lines(program, names, "0", printed)
+        body, fix = _vector_lines(program, dict(names), loop_target)
+    else:
+        body = _body_lines(program, names, loop_target, printed)
+    point_body = _body_lines(program, names, lambda row: f"out[{row}, 0]", printed)
     k_inputs = range(len(program.inputs))
+    inputs = [f"a{k}" for k in k_inputs]
     legend = ", ".join(
         f"v{k} = {name}"
         for k, name in enumerate(input_names)
@@ -509,16 +551,24 @@ def generate_source(
     blocks = ", ".join(f"{b.name}{list(b.shape)}" for b in program.blocks)
     parts.append(f"# outputs: {blocks} in {program.n_rows} rows\n\n")
 
-    parts.append(f"\ndef kernel({', '.join([f'a{k}' for k in k_inputs] + ['out', 'start', 'stop'])}):\n")
-    if fix:
-        parts.append("    nbad = 0\n")
-    parts.append("    for i in range(start, stop):\n")
-    parts.extend(f"        v{k} = a{k}[i]\n" for k in k_inputs)
+    outs = [f"o{row}" for row in rows] if by_row else ["out"]
+    views = [f"out[{row}]" for row in rows] if by_row else ["out"]
+    parts.append("\n@sg_point_loop\n")
+    parts.append(f"def kernel_loop({', '.join(inputs + outs + ['start', 'stop'])}):\n")
+    parts.append("    nbad = 0\n")
+    parts.append("    for i in range(np.uint64(start), np.uint64(stop)):\n")
+    parts.extend(f"        v{k} = sg_at(a{k}, i)\n" for k in k_inputs)
     parts.extend(f"        {line}\n" for line in body)
     if not body and not program.inputs:
         parts.append("        pass\n")
+    parts.append("    return nbad\n")
+
+    parts.append(f"\n\ndef kernel({', '.join(inputs + ['out', 'start', 'stop'])}):\n")
+    loop_inputs = [f"sg_arg({a})" for a in inputs]
+    parts.append(f"    nbad = kernel_loop({', '.join(loop_inputs + views + ['start', 'stop'])})\n")
     if fix:
         first = program.results[0][0][0]
+        libm_body = _body_lines(program, names, lambda row: f"out[{row}, i]", printed)
         parts.append("    if nbad:  # trigonometric arguments beyond vecmath.TRIG_LIMIT: libm\n")
         parts.append("        for i in range(start, stop):\n")
         parts.append(f"            if out[{first}, i] != out[{first}, i]:\n")

@@ -38,15 +38,15 @@ class Options:
         NumPy answers until the kernel is ready. ``False``: always the kernel.
     backend : {"numba", "numpy"}
         What runs the program (see ``symgrad.backends``).
-    math : {"libm", "vector"}
-        How numba kernels compute exp, log, sin, ...: ``"libm"`` (the default) with
-        scalar calls to the C library, or ``"vector"`` with the branch-free math of
-        ``symgrad.vecmath``, which LLVM vectorizes (SIMD over points; within 1-2 ulp of
-        libm, see ``benchmarks/results/accuracy.md``). Vector math makes value kernels
-        3-4x faster; kernels of several outputs (gradients, Hessians) do not vectorize
-        yet, so there it is about as fast as libm and sometimes slower. The default
-        stays libm until they do: one math for every request, so fused and separate
-        calls agree bit for bit.
+    math : {"vector", "libm"}
+        How numba kernels compute exp, log, sin, ...: ``"vector"`` (the default) with
+        the branch-free math of ``symgrad.vecmath``, which LLVM vectorizes (SIMD over
+        points, AVX2/AVX-512; within 1-2 ulp of libm, see
+        ``benchmarks/results/accuracy.md``), or ``"libm"`` with scalar calls to the C
+        library (bit-identical to libm). Vector math makes value, gradient and Hessian
+        kernels several times faster. One math for every request of an evaluator,
+        single points included (they run the same kernel on one point), so fused and
+        separate calls, and one point and arrays, agree bit for bit.
     """
 
     dtype: str = "float64"
@@ -55,7 +55,7 @@ class Options:
     parallel: bool | str = "auto"
     tiered: bool | str = "auto"
     backend: str = "numba"
-    math: str = "libm"
+    math: str = "vector"
 
     def replace(self, **changes: Any) -> Options:
         """A copy with some options changed (validated like ``make_options``)."""
@@ -96,7 +96,7 @@ def make_options(**options: Any) -> Options:
         value = options.get(flag, getattr(Options, flag))
         if not isinstance(value, bool):
             raise InputError(f"{flag} must be True or False, not {value!r}.")
-    math = options.get("math", "libm")
+    math = options.get("math", "vector")
     if not isinstance(math, str) or math not in _MATH:
         raise InputError(f"math must be 'libm' or 'vector', not {math!r}.")
     backend = options.get("backend", "numba")

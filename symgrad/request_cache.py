@@ -37,8 +37,10 @@ from . import _cachedir
 
 __all__ = ["formula_key", "request_key", "text_key", "load", "store", "stats", "FORMAT"]
 
-#: Bumped when the payloads change shape.
-FORMAT = 1
+#: Bumped when the payloads change shape, or the generated kernel source changes form
+#: (2: the point loop is its own noalias function, ``kernel_loop``), so that an entry
+#: of an older code generator is never served.
+FORMAT = 2
 
 _versions_text: str | None = None
 _sympy_version_text: str | None = None

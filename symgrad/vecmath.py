@@ -20,7 +20,7 @@ Special values follow C99 Annex F: ``exp(-inf) = 0``, ``exp(nan) = nan``,
 
 Range limits
 ------------
-sin, cos and tan reduce by pi/2 with a three-part Cody-Waite constant, exact for
+sin, cos and tan reduce by pi/2 with a four-part Cody-Waite constant (152 bits), exact for
 ``|x| <= TRIG_LIMIT``. Beyond it (and for inf and NaN) they return NaN here; the
 vector kernel (``symgrad.codegen.generate_source`` with ``math="vector"``) flags such
 points with :func:`vm_trig_ok` and recomputes just those points with libm in a second
@@ -28,9 +28,8 @@ pass, so the point loop itself stays call-free.
 
 Accuracy (measured by ``python -m benchmarks.accuracy`` over 10**6 arguments per
 range, see ``benchmarks/results/accuracy.md``): below 1 ulp for exp, log, pow, sin,
-cos, atan (and exp2, log2, log10, log1p, cbrt, asin, acos, erf); at most 2 ulp for
-expm1, atan2, sinh, cosh, tanh, asinh, acosh, atanh, erfc; tan reaches 2.2 ulp next to
-odd multiples of pi/2 (its target was 1 ulp: not met).
+cos, tan, atan (and exp2, log2, log10, log1p, cbrt, asin, acos, erf); at most 2 ulp for
+expm1, atan2, sinh, cosh, tanh, asinh, acosh, atanh, erfc.
 float32 kernels call the same float64 code (their arguments are widened), so the
 float32 results are the correctly rounded float64 results rounded once more.
 """
@@ -544,7 +543,8 @@ def vm_pow(x, y):
 _INVPIO2 = 6.36619772367581382433e-01
 _PIO2_1 = 1.57079632673412561417e00  # first 33 bits of pi/2
 _PIO2_2 = 6.07710050630396597660e-11  # next 33 bits
-_PIO2_3 = 2.02226624879595063154e-21  # next 53 bits (rounded)
+_PIO2_3 = 2.02226624871116645580e-21  # next 33 bits
+_PIO2_3T = 8.47842766036889956997e-32  # next 53 bits (rounded): pi/2 to 152 bits
 
 _S1 = -1.66666666666666324348e-01
 _S2 = 8.33333333332248946124e-03
@@ -564,16 +564,20 @@ _C6 = -1.13596475577881948265e-11
 def _rem_pio2(x):
     """(n, r, rr): ``x = n*pi/2 + r + rr``, ``|r| <= pi/4``, for ``|x| <= TRIG_LIMIT``.
 
-    Larger ``x`` (and inf/NaN) are replaced by 0 (the callers return NaN for them).
+    fdlibm's medium-range reduction, branch-free: pi/2 in four parts, the first three
+    of 33 bits (their products with n < 2**20 are exact), 152 bits in all, the partial
+    sums kept as double-doubles. Next to a multiple of pi/2 (|r| down to ~1e-16 for
+    |x| <= 1e6) r then still has its full 53 bits; with 119 bits tan reached 1.2 ulp
+    there. Larger ``x`` (and inf/NaN) are replaced by 0 (the callers return NaN).
     """
     xs = x if _fabs(x) <= TRIG_LIMIT else np.float64(0.0)  # NumPy's: IEEE in Python
     t = xs * _INVPIO2 + _SHIFT
     n = f2i(t) - _SHIFT_BITS
     fn = t - _SHIFT
     a = xs - fn * _PIO2_1  # exact
-    w = fn * _PIO2_2  # exact
-    r, rr = _two_sum(a, -w)
-    rr = rr - fn * _PIO2_3
+    r, rr = _two_sum(a, -(fn * _PIO2_2))  # the products are exact
+    r, e = _two_sum(r, -(fn * _PIO2_3))
+    rr = (rr + e) - fn * _PIO2_3T
     r2, rr2 = _two_sum(r, rr)
     return n, r2, rr2
 

@@ -437,3 +437,23 @@ def test_kernels_and_modules_are_released(private_cache, monkeypatch):
     g = symgrad.compile("x*y + 100", parallel=False, tiered=False)  # rebuilt from disk
     assert g(np.array([2.0]), np.array([3.0]))[0] == 106.0
     assert g.gradient(2.0, 3.0).tolist() == [3.0, 2.0]
+
+
+def test_libm_and_vector_kernels_never_share_an_entry(private_cache):
+    """math="vector" (the default) and math="libm" kernels of one request have their
+    own sources, kernel keys, cache files and request-cache entries."""
+    from symgrad import request_cache
+
+    x = np.linspace(0.1, 1.0, 16)
+    vec = symgrad.compile("exp(x)*sin(x) + 7", tiered=False, parallel=False)
+    lib = symgrad.compile("exp(x)*sin(x) + 7", tiered=False, parallel=False, math="libm")
+    assert vec.options.math == "vector" and lib.options.math == "libm"
+    np.testing.assert_allclose(vec.gradient(x), lib.gradient(x), rtol=1e-15)
+    sources = {f.kernel_source("gradient") for f in (vec, lib)}
+    assert len(sources) == 2
+    keys = {kernel_module.kernel_key(s) for s in sources}
+    assert len(keys) == 2
+    assert {p.stem for p in private_cache.glob("symgrad_*.py")} >= {f"symgrad_{k}" for k in keys}
+    items = vec._items(("gradient",), None)
+    assert (request_cache.request_key("f", vec.options, items)
+            != request_cache.request_key("f", lib.options, items))

@@ -9,7 +9,7 @@ returns a :class:`CompiledKernel` that
 * runs as plain Python (``run_python``), the reference the tests compare with.
 
 Backends today: ``numba`` (:mod:`symgrad.backends.numba_cpu`, a compiled loop, cached
-on disk, with libm calls (the default) or vector math, ``options.math``) and ``numpy`` (:mod:`symgrad.backends.numpy_tier`,
+on disk, with vector math (the default) or libm calls, ``options.math``) and ``numpy`` (:mod:`symgrad.backends.numpy_tier`,
 NumPy ufuncs on chunks of points, no compilation: the tiered first answer). A new
 backend (vector math, loops over indexed formulas, numba.cuda, C) is one new module
 and one line in :data:`BACKENDS`.

@@ -1,8 +1,9 @@
 """The numba CPU backend: a compiled loop over points, cached on disk.
 
-With ``options.math == "vector"`` the loop computes functions with the
+With ``options.math == "vector"`` (the default) the loop computes functions with the
 branch-free math of ``symgrad.vecmath`` and LLVM vectorizes it; with ``"libm"`` it
-calls libm per point. The one-point kernel calls libm either way.
+calls libm per point. One-point calls run the same loop on one point (one compilation,
+the same bits as arrays); ``kernel_point`` (libm) stays in the source as a reference.
 
 ``symgrad.codegen.generate_source`` prints the program as a module with a loop kernel
 and a one-point kernel; ``symgrad.kernel`` writes it to the cache directory and
@@ -132,7 +133,7 @@ class NumbaCPU:
     def compile(self, program, input_names: tuple[str, ...], options=None) -> NumbaKernel:
         from ..codegen import generate_source  # SymPy: only when generating
 
-        math = "libm" if options is None else options.math
+        math = "vector" if options is None else options.math  # Options.math's default
         return NumbaKernel(generate_source(program, input_names, __version__, math=math))
 
     def from_source(self, source: str) -> NumbaKernel:
