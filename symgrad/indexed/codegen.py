@@ -380,7 +380,7 @@ def _hess_kernels(layout: Layout) -> str:
     kern = _Kernel(layout, "hess_values_affine", ["base", "step", "data"])
     kern.open_batch(set())
     e = 0
-    for term, (occ, pairs) in zip(model.terms.values(), seconds):
+    for term, (_occ, pairs) in zip(model.terms.values(), seconds):
         if not pairs:
             continue
         names = _term_names(layout)

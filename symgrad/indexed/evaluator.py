@@ -19,6 +19,7 @@ pattern, and the map from kernel entries to CSR slots, are computed once per siz
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -140,7 +141,7 @@ class _Call:
         self.sizes = sizes
         self.offs = offs
         self.batch = batch
-        self.count = int(np.prod(batch, dtype=np.int64)) if batch else 1
+        self.count = math.prod(batch)
         self.size_map = size_map
 
 
@@ -316,12 +317,13 @@ class IndexedEvaluator:
                         f"{length}")
             batches.append(arr.shape[:arr.ndim - nd])
         try:
-            batch = np.broadcast_shapes(*batches)
+            # (the common case, equal batch shapes, without NumPy's general rule)
+            batch = batches[0] if len(set(batches)) == 1 else np.broadcast_shapes(*batches)
         except ValueError:
             detail = ", ".join(f"{d.name}: {b}" for d, b in zip(self._decls, batches))
             raise InputError(f"the batch shapes of the inputs do not broadcast ({detail}); "
                              "every array is S + its declared shape") from None
-        count = int(np.prod(batch, dtype=np.int64)) if batch else 1
+        count = math.prod(batch)
         prepared = []
         for k, (d, arr, b) in enumerate(zip(self._decls, arrays, batches)):
             nd = len(d.dims)
@@ -329,7 +331,7 @@ class IndexedEvaluator:
             if k < self._nv and b != batch:
                 arr = np.broadcast_to(arr, batch + core)
                 b = batch
-            lead = int(np.prod(b, dtype=np.int64)) if b else 1
+            lead = math.prod(b)
             if lead not in (1, count):
                 arr = np.broadcast_to(arr, batch + core)
                 lead = count
@@ -520,7 +522,7 @@ class IndexedEvaluator:
             parts = []
             at = 0
             for shp in shapes:
-                size = int(np.prod(shp[1:], dtype=np.int64))
+                size = math.prod(shp[1:])
                 parts.append(arr[..., at:at + size].reshape(arr.shape[:-1] + shp[1:]))
                 at += size
         else:
@@ -595,7 +597,7 @@ class _Grads:
         at = 0
         for d in self.variables:
             core = _core(d, call.size_map)
-            size = int(np.prod(core, dtype=np.int64)) if core else 1
+            size = math.prod(core)
             arrays.append(self.flat[:, at:at + size].reshape(call.batch + core))
             at += size
         return arrays[0] if len(arrays) == 1 else tuple(arrays)
@@ -606,7 +608,7 @@ def _core(d: Decl, size_map: dict[str, int]) -> tuple[int, ...]:
 
 
 def _numel(d: Decl, size_map: dict[str, int]) -> int:
-    return int(np.prod(_core(d, size_map), dtype=np.int64)) if d.dims else 1
+    return math.prod(_core(d, size_map))
 
 
 def _dense(matrix) -> np.ndarray:
