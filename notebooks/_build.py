@@ -617,7 +617,7 @@ errors = []  # RMS error against the clean image, per iteration
 def track(xk):
     errors.append(np.sqrt(np.mean((xk.reshape(clean.shape) - clean) ** 2)))
 
-kwargs = tv.for_scipy(noisy, method="L-BFGS-B", f=noisy, lam=8.0, eps=1e-3)
+kwargs = tv.for_scipy(noisy, method="L-BFGS-B", f=noisy, lam=4.0, eps=1e-3)
 t = time.perf_counter()
 res = so.minimize(**kwargs, callback=track, options={"maxiter": 150})
 denoised = res.x.reshape(clean.shape)
