@@ -1,6 +1,6 @@
-"""Regenerate the tutorial notebooks 01-03 and 05 from the cell text below.
+"""Regenerate the tutorial notebooks 01-03, 05 and 06 from the cell text below.
 
-    python notebooks/_build.py            # writes notebooks/0[1-35]-*.ipynb
+    python notebooks/_build.py            # writes notebooks/0[1-356]-*.ipynb
 
 The notebooks are stored without outputs (small, reviewable diffs); cell ids are
 deterministic so regenerating an unchanged notebook changes nothing. Edit the cells
@@ -517,6 +517,158 @@ print(type(lazy.data).__name__, lazy.data.chunksize)
 np.testing.assert_allclose(lazy.compute().values, grad.values, rtol=1e-13)  # the first call may come from the NumPy tier (tiered="auto")"""),
 ]
 
+# ---------------------------------------------------------------------------------------
+INDEXED = [
+    ("md", """\
+# Indexed formulas: sums over a million variables
+
+A formula can declare array variables (`x[n]`) and sum over index ranges with
+`sum(... for i in range(...))`. symgrad differentiates the *summand* once, on its
+template, and generates kernels that loop in numba with the sizes read from the
+arrays' shapes at call time: one compiled kernel serves every `n`, nothing is expanded
+into `n` scalar terms, and the Hessian comes out sparse, with its pattern known before
+a single number is computed.
+
+This notebook: Rosenbrock at `n = 10**6` (gradient, sparse Hessian, the generated
+loops), Newton-CG at `n = 10**4`, total-variation denoising of a 512x512 image with
+L-BFGS-B, and the 13-atom Lennard-Jones cluster."""),
+    ("code", SETUP + """
+import time
+import scipy.optimize as so"""),
+    ("md", """\
+## Rosenbrock, written once
+
+`variables="x[n]"` declares an array; `n` is bound from `x.shape` at every call. The
+gradient has the shape of `x`; `sparse_hessian` returns a `scipy.sparse.csr_array`
+(tridiagonal here: `3n - 2` entries)."""),
+    ("code", """\
+rosen = symgrad.compile(
+    "sum(100*(x[i+1] - x[i]**2)**2 + (1 - x[i])**2 for i in range(n - 1))",
+    variables="x[n]")
+x = np.random.default_rng(0).uniform(-2, 2, 1_000_000)
+print("value   ", rosen(x), " scipy:", so.rosen(x))
+g = rosen.gradient(x)
+print("gradient", g.shape, " max |symgrad - scipy.rosen_der| / max|g| =",
+      np.abs(g - so.rosen_der(x)).max() / np.abs(g).max())
+H = rosen.sparse_hessian(x)
+print("Hessian ", type(H).__name__, H.shape, "nnz =", H.nnz)
+p = np.random.default_rng(1).standard_normal(x.size)
+print("H @ p vs hvp vs scipy.rosen_hess_prod:",
+      np.abs(H @ p - rosen.hvp(x, direction=p)).max(),
+      np.abs(rosen.hvp(x, direction=p) - so.rosen_hess_prod(x, p)).max())"""),
+    ("md", """\
+Once compiled, calls cost time linear in `n` (see `benchmarks/results/indexed.md` for
+the comparison with hand-written numba loops and JAX):"""),
+    ("code", """\
+for n in (10**4, 10**5, 10**6):
+    xs = x[:n]
+    rosen.gradient(xs)
+    t = time.perf_counter()
+    for _ in range(20):
+        rosen.gradient(xs)
+    dt = (time.perf_counter() - t) / 20
+    print(f"n = {n:>9,}: gradient {dt * 1e3:7.3f} ms  ({dt / n * 1e9:.2f} ns per element)")"""),
+    ("md", """\
+The generated kernels are plain loops over the index range, with the bounds read at
+run time (every subscript is proven inside its array before the loop runs, so the loop
+itself has no bounds checks). `grad` scatters each term's two partial derivatives into
+`g[i]` and `g[i+1]`:"""),
+    ("code", """\
+print(rosen.source("first"))"""),
+    ("md", """\
+## Newton-CG at n = 10,000
+
+`for_scipy` returns the keyword arguments of `scipy.optimize.minimize`: `fun` and `jac`
+from one kernel pass, and for methods that take it the sparse Hessian (`hess`) or the
+Hessian-vector product (`hessp`)."""),
+    ("code", """\
+x0 = np.full(10_000, 1.2)
+t = time.perf_counter()
+res = so.minimize(**rosen.for_scipy(x0, method="Newton-CG"), options={"xtol": 1e-10})
+print(f"{res.message}  iterations: {res.nit}, function evaluations: {res.nfev}, "
+      f"Hessians: {res.nhev}, {time.perf_counter() - t:.2f} s")
+print("max |x - 1| =", np.abs(res.x - 1).max())
+assert res.success and np.allclose(res.x, 1.0, atol=1e-8)"""),
+    ("md", """\
+## Total-variation denoising of a 512x512 image
+
+Two-dimensional indices: the energy of an image `u` is its (smoothed) total variation
+plus a data term tying it to the noisy image `f`,
+
+$$E(u) = \\sum_{i,j} \\sqrt{(u_{i+1,j}-u_{i,j})^2 + (u_{i,j+1}-u_{i,j})^2 + \\varepsilon}
+       + \\frac{\\lambda}{2} \\sum_{i,j} (u_{i,j} - f_{i,j})^2 .$$
+
+`f`, `lam` and `eps` are parameters (not differentiated). The variables are the
+262,144 pixels; L-BFGS-B needs only the value and the gradient."""),
+    ("code", """\
+tv = symgrad.compile(
+    "sum(sqrt((u[i+1,j]-u[i,j])**2 + (u[i,j+1]-u[i,j])**2 + eps)"
+    " for i in range(m-1) for j in range(n-1))"
+    " + lam/2*sum((u[i,j] - f[i,j])**2 for i in range(m) for j in range(n))",
+    variables="u[m,n]", params="f[m,n] lam eps")
+
+yy, xx = np.mgrid[0:512, 0:512] / 512
+clean = (((xx - 0.35)**2 + (yy - 0.4)**2 < 0.2**2) * 1.0           # a disk
+         + ((np.abs(xx - 0.72) < 0.12) & (np.abs(yy - 0.68) < 0.2)) * 0.6   # a rectangle
+         + ((np.abs(xx + yy - 1.1) < 0.04) & (yy > 0.75)) * 0.8)        # a bar
+noisy = clean + np.random.default_rng(0).normal(scale=0.3, size=clean.shape)
+
+errors = []  # RMS error against the clean image, per iteration
+def track(xk):
+    errors.append(np.sqrt(np.mean((xk.reshape(clean.shape) - clean) ** 2)))
+
+kwargs = tv.for_scipy(noisy, method="L-BFGS-B", f=noisy, lam=4.0, eps=1e-3)
+t = time.perf_counter()
+res = so.minimize(**kwargs, callback=track, options={"maxiter": 150})
+denoised = res.x.reshape(clean.shape)
+rms = lambda u: np.sqrt(np.mean((u - clean) ** 2))
+print(f"{res.nit} iterations, {res.nfev} value+gradient calls, {time.perf_counter() - t:.1f} s")
+print(f"RMS error: noisy {rms(noisy):.4f} -> denoised {rms(denoised):.4f}")
+assert rms(denoised) < 0.5 * rms(noisy)"""),
+    ("code", """\
+fig, axes = plt.subplots(1, 4, figsize=(16, 4.2))
+for ax, img, title in zip(axes, (clean, noisy, denoised),
+                          ("clean", f"noisy (RMS {rms(noisy):.3f})",
+                           f"denoised (RMS {rms(denoised):.3f})")):
+    ax.imshow(img, cmap="gray", vmin=-0.2, vmax=1.2)
+    ax.set(title=title, xticks=[], yticks=[])
+axes[3].plot(np.arange(1, len(errors) + 1), errors)
+axes[3].axhline(rms(noisy), color="gray", ls="--", label="noisy")
+axes[3].set(xlabel="L-BFGS-B iteration", ylabel="RMS error vs clean", yscale="log",
+            title="error against the clean image")
+axes[3].legend()
+fig.tight_layout()
+plt.show()"""),
+    ("md", """\
+## Lennard-Jones: 13 atoms in an icosahedron
+
+Pairwise sums use a triangular range, `range(i+1, N)`. The Mackay icosahedron (a
+center and 12 vertices) is the 13-atom minimum with energy -44.326801 (in units of the
+pair well depth): find the radius where the radial force vanishes, then check the
+energy and that every gradient component is zero."""),
+    ("code", """\
+lj = symgrad.compile(
+    "sum(4*((1/r2)**6 - (1/r2)**3) for i in range(N) for j in range(i+1, N))"
+    .replace("r2", "((x[i]-x[j])**2 + (y[i]-y[j])**2 + (z[i]-z[j])**2)"),
+    variables="x[N] y[N] z[N]")
+
+phi = (1 + 5 ** 0.5) / 2
+vertices = np.array([v for a in (-1, 1) for b in (-phi, phi)
+                     for v in ((0, a, b), (a, b, 0), (b, 0, a))], dtype=float)
+unit = np.vstack([np.zeros(3), vertices / np.linalg.norm(vertices[0])])
+
+def radial_force(r):  # dE/dr along the breathing mode
+    return float(np.sum(np.stack(lj.gradient(*(r * unit).T)).T * unit))
+
+r = so.brentq(radial_force, 1.0, 1.2, xtol=1e-15)
+x13, y13, z13 = (r * unit).T
+energy = lj(x13, y13, z13)
+print(f"radius {r:.10f}, energy {energy:.6f}, "
+      f"max |gradient| = {np.abs(lj.gradient(x13, y13, z13, flat=True)).max():.1e}")
+assert abs(energy - (-44.326801)) < 5e-7
+assert np.abs(lj.gradient(x13, y13, z13, flat=True)).max() < 1e-6"""),
+]
+
 
 def make(cells, stem: str) -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook()
@@ -539,6 +691,7 @@ def notebooks() -> dict[str, list]:
         "02-validation": VALIDATION + VALIDATION_CHECK,
         "03-optimization": OPTIMIZATION,
         "05-xarray": XARRAY,
+        "06-indexed": INDEXED,
     }
 
 

@@ -119,3 +119,49 @@ def test_skip_hints_name_what_installs_the_tool(monkeypatch):
     assert '".[bench,torch]"' in columns.Torch().skip_reason()
     assert "symjit" in columns.Symjit().skip_reason()
     assert '".[bench]"' in columns.Jax().skip_reason()
+
+
+def test_indexed_benchmark_smoke(tmp_path):
+    """``python -m benchmarks.indexed --smoke``: every table present and every column
+    agreeing with symgrad; timings are never asserted."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.indexed", "--smoke", "--out",
+                           str(tmp_path)], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    res = json.loads((tmp_path / "indexed.json").read_text())
+    md = (tmp_path / "indexed.md").read_text()
+    assert md.startswith("# Indexed formulas")
+    for title in ("## Targets", "## a. Per call", "## b. Sparse Hessian", "## c. Cold build",
+                  "## d. Gradient cost"):
+        assert title in md
+    assert res["meta"]["cpu"] and res["meta"]["load_before"] and res["meta"]["load_after"]
+    ops = [r["op"] for r in res["per_call"]["rows"]]
+    assert ops == ["value", "gradient", "value_and_gradient", "hvp"]
+    for row in res["per_call"]["rows"]:
+        assert {"symgrad", "hand"} <= set(row["columns"])
+        for name, c in row["columns"].items():
+            assert c["n"] == 3 and c["min"] <= c["median"] <= c["max"], (row["op"], name)
+            assert c["err_vs_symgrad"] < 1e-12, (row["op"], name, c["err_vs_symgrad"])
+    h = res["hessian"]
+    assert h["nnz"] == 3 * h["n"] - 2 and h["affine_slots"]
+    assert all(c["err_vs_symgrad"] < 1e-12 for c in h["columns"].values())
+    kinds = {(r["kind"], r["n"]) for r in res["builds"]["rows"]}
+    assert {("indexed", 100), ("straight", 5)} <= kinds
+    for r in res["builds"]["rows"]:
+        assert not r["errors"] and r["ok"], r
+    assert [r["n"] for r in res["scaling"]] == [1_000, 4_000]
+    assert res["targets"] and all(isinstance(t["met"], bool) for t in res["targets"])
+
+
+def test_indexed_quick_never_overwrites_the_committed_results():
+    from benchmarks import indexed
+
+    results = Path(indexed.__file__).parent / "results"
+    before = {p.name: p.stat().st_mtime_ns for p in results.glob("indexed.*")}
+    for flag in ("--quick", "--smoke"):
+        with pytest.raises(SystemExit) as exc:
+            indexed.main([flag, "--out", str(results)])
+        assert exc.value.code == 2
+    assert {p.name: p.stat().st_mtime_ns for p in results.glob("indexed.*")} == before

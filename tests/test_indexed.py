@@ -373,12 +373,14 @@ def test_pickle_round_trip(rosen):
 
 def test_one_kernel_serves_every_size(rosen):
     rosen.gradient(np.ones(3))
+    rosen.value_and_gradient(np.ones(3))
     kern = rosen._kernel("first")
-    compiled = {name: len(kern.dispatcher(name).overloads) for name in ("value", "gradient")}
+    compiled = {name: len(kern.dispatcher(name).overloads) for name in ("value", "gradient", "grad")}
     for n in (2, 17, 1000):
         rosen.gradient(np.ones(n))
+        rosen.value_and_gradient(np.ones(n))
     assert {name: len(kern.dispatcher(name).overloads)
-            for name in ("value", "gradient")} == compiled
+            for name in ("value", "gradient", "grad")} == compiled
 
 
 # ------------------------------------------------------------------ random stencils

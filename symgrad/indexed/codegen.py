@@ -15,9 +15,11 @@ Argument conventions (``K`` declared inputs: variables then parameters, in order
 * ``offs``: int64 array, the offset of each variable in the flat vector of all
   variables (declaration order, each array raveled in C order).
 
-Kernels of the ``first`` module: ``value``, ``gradient`` (objectives), ``value`` and
+Kernels of the ``first`` module: ``value``, ``gradient`` (value and gradient) and, for
+a linear model, ``grad`` (the gradient alone) for objectives; ``value`` and
 ``jac_pattern``/``jac_values`` (residuals). The ``second`` module: ``hess_pattern``/
-``hess_values`` and ``hvp``. Sparse matrices are built from entries emitted in
+``hess_values`` (``hess_values_affine`` for banded patterns) and ``hvp``. Sparse
+matrices are built from entries emitted in
 iteration order: ``*_pattern`` writes each entry's flat row and column, ``*_values``
 adds each value into ``data[perm[c]]`` where ``perm`` maps entry ``c`` to its slot in
 the CSR arrays (several entries may share a slot). ``HESS_ENTRIES``/``JAC_ENTRIES``
@@ -148,6 +150,8 @@ class _Kernel:
         return len(ranges)
 
     def close(self, levels: int) -> None:
+        if levels and self.lines[-1].endswith(":"):
+            self.add("pass")  # a loop with nothing to do (a term without variables)
         self.indent -= levels
 
     def loads(self, syms, names: dict) -> None:
@@ -218,11 +222,20 @@ def _value(layout: Layout) -> str:
     return kern.text()
 
 
-def _gradient(layout: Layout) -> str:
-    """Value and gradient; for a non-linear ``F`` the sums are computed first."""
+def _gradient(layout: Layout, value: bool = True) -> str:
+    """Value and gradient; for a non-linear ``F`` the sums are computed first.
+
+    ``value=False`` (linear models only): ``grad``, the gradient alone. Without the
+    value's running sum (a serial chain of float adds, one per iteration, that
+    cannot be reordered without fastmath) the loop body is independent from one
+    iteration to the next, which at n = 10**6 is most of the time of ``gradient``.
+    """
     model = layout.formula.model
     nv = layout.n_variables
-    kern = _Kernel(layout, "gradient", [f"g{k}" for k in range(nv)] + ["val"])
+    if not value and not model.linear:
+        raise ValueError("the gradient alone is generated for linear models only")
+    kern = _Kernel(layout, "gradient" if value else "grad",
+                   [f"g{k}" for k in range(nv)] + (["val"] if value else []))
     kern.open_batch(set())
     for k, d in enumerate(layout.formula.variables):
         if d.dims:
@@ -254,7 +267,7 @@ def _gradient(layout: Layout) -> str:
             weights[list(model.terms)[t]] = f"w{t}"
         for s, code in zip(direct, codes[1 + len(model.terms):]):
             _scatter(kern, layout, s, code, names)
-    else:
+    elif value:
         kern.add("v = 0.0")
     for placeholder, term in model.terms.items():
         names = _term_names(layout)
@@ -264,9 +277,11 @@ def _gradient(layout: Layout) -> str:
             kern.add(f"acc{layout.var_of_scalar[s]} = 0.0")
         levels = kern.open_nest(term.ranges, names)
         exprs = [term.summand] + [sympy.diff(term.summand, s) for s in occ]
+        if not value:
+            exprs[0] = sympy.S.Zero  # keeps the positions of codes[1:]
         kern.loads(_reads(exprs, layout), names)
         codes = kern.straight(exprs, names)
-        if linear:
+        if linear and value:
             kern.add(f"v += {codes[0]}")
         for s, code in zip(occ, codes[1:]):
             if code == "0.0":
@@ -281,8 +296,10 @@ def _gradient(layout: Layout) -> str:
             k = layout.var_of_scalar[s]
             w = weights.get(placeholder)
             kern.add(f"g{k}[b] += {w + '*' if w else ''}acc{k}")
-    if linear:
+    if linear and value:
         kern.add("val[b] = v")
+    if kern.lines[-1].endswith(":"):
+        kern.add("pass")
     return kern.text()
 
 
@@ -355,6 +372,40 @@ def _hess_kernels(layout: Layout) -> str:
                 kern.add("data[perm[c]] += h")
                 kern.add("data[perm[c + 1]] += h")
                 kern.add("c += 2")
+        kern.close(levels)
+    parts.append(kern.text())
+    # The same values when every entry's CSR slot is affine in its term's iteration
+    # count q (banded patterns: Rosenbrock, 1-D stencils): slot = base[e] + step[e]*q
+    # for entry e of the iteration, with no perm array streamed from memory.
+    kern = _Kernel(layout, "hess_values_affine", ["base", "step", "data"])
+    kern.open_batch(set())
+    e = 0
+    for term, (_occ, pairs) in zip(model.terms.values(), seconds):
+        if not pairs:
+            continue
+        names = _term_names(layout)
+        first = e
+        for (a, b2), _ in pairs:
+            for _ in range(1 if a == b2 else 2):
+                kern.add(f"hb{e} = base[{e}]")
+                kern.add(f"hs{e} = step[{e}]")
+                e += 1
+        kern.add("q = 0")
+        levels = kern.open_nest(term.ranges, names)
+        exprs = [h for _, h in pairs]
+        kern.loads(_reads(exprs, layout), names)
+        codes = kern.straight(exprs, names)
+        e = first
+        for ((a, b2), _), code in zip(pairs, codes):
+            if a == b2:
+                kern.add(f"data[hb{e} + hs{e}*q] += {code}")
+                e += 1
+            else:
+                kern.add(f"h = {code}")
+                kern.add(f"data[hb{e} + hs{e}*q] += h")
+                kern.add(f"data[hb{e + 1} + hs{e + 1}*q] += h")
+                e += 2
+        kern.add("q += 1")
         kern.close(levels)
     parts.append(kern.text())
     return "\n\n".join(parts)
@@ -562,6 +613,8 @@ def generate(formula: IndexedFormula, group: str, version: str = "") -> str:
         bodies = [_residual_value(layout), _jac_kernels(layout)] if group == "first" else []
     elif group == "first":
         bodies = [_value(layout), _gradient(layout)]
+        if formula.model.linear:
+            bodies.append(_gradient(layout, value=False))
     else:
         bodies = [_hess_kernels(layout), _hvp(layout)]
     return head + "\n\n".join(bodies)

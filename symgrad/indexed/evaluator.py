@@ -19,6 +19,7 @@ pattern, and the map from kernel entries to CSR slots, are computed once per siz
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -66,27 +67,68 @@ class CSR:
         return int(self.data.size)
 
 
-def _csr(data, indices, indptr, shape):
+def _csr(data, pattern: _Pattern):
+    """A CSR matrix of ``data`` on ``pattern`` (with its own copies of the indices)."""
     try:
         import scipy.sparse as sp
     except ImportError:  # SciPy is optional
-        return CSR(data, indices, indptr, shape)
-    return sp.csr_array((data, indices, indptr), shape=shape)
+        return CSR(data, pattern.indices.astype(np.int64), pattern.indptr.astype(np.int64),
+                   pattern.shape)
+    # Indices already in the dtype SciPy would choose, so it neither scans nor converts.
+    return sp.csr_array((data, pattern.indices.copy(), pattern.indptr.copy()),
+                        shape=pattern.shape)
 
 
 class _Pattern:
-    """A sparse pattern for one set of sizes: CSR structure and entry -> slot map."""
+    """A sparse pattern for one set of sizes: CSR structure and entry -> slot map.
+
+    ``indices``/``indptr`` are int32 when everything fits (SciPy's own choice), else
+    int64. ``affine``: ``(base, step)`` when, for every term, the slot of entry ``e``
+    of its ``q``-th iteration is ``base[e] + step[e]*q`` (then ``hess_values_affine``
+    needs no ``perm``), else None.
+    """
 
     def __init__(self, rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]):
         keys = rows.astype(np.int64) * shape[1] + cols
         unique, perm = np.unique(keys, return_inverse=True)
         self.perm = perm.astype(np.int64).reshape(-1)
-        self.indices = (unique % shape[1]).astype(np.int64)
+        small = max(shape[0], shape[1], unique.size) < np.iinfo(np.int32).max
+        itype = np.int32 if small else np.int64
+        self.indices = (unique % shape[1]).astype(itype)
         row_of = unique // shape[1]
-        self.indptr = np.zeros(shape[0] + 1, dtype=np.int64)
+        self.indptr = np.zeros(shape[0] + 1, dtype=itype)
         np.cumsum(np.bincount(row_of, minlength=shape[0]), out=self.indptr[1:])
         self.shape = shape
         self.nnz = unique.size
+        self.affine: tuple[np.ndarray, np.ndarray] | None = None
+
+    def find_affine(self, points: list[int], entries: tuple[int, ...]) -> None:
+        """Set ``affine`` if every term's slots are affine in its iteration count."""
+        bases, steps = [], []
+        at = 0
+        for count, k in zip(points, entries):
+            if k == 0:
+                continue
+            if count == 0:
+                bases.append(np.zeros(k, dtype=np.int64))
+                steps.append(np.zeros(k, dtype=np.int64))
+                continue
+            block = self.perm[at:at + count * k].reshape(count, k)
+            at += count * k
+            base = block[0].copy()
+            step = block[1] - block[0] if count > 1 else np.zeros(k, dtype=np.int64)
+            q = np.arange(count, dtype=np.int64)
+            for e in range(k):
+                if not np.array_equal(block[:, e], base[e] + step[e] * q):
+                    return
+            bases.append(base)
+            steps.append(step)
+        if at != self.perm.size:
+            return
+        cat = (np.concatenate(bases) if bases else np.zeros(0, dtype=np.int64),
+               np.concatenate(steps) if steps else np.zeros(0, dtype=np.int64))
+        self.affine = (np.ascontiguousarray(cat[0], dtype=np.int64),
+                       np.ascontiguousarray(cat[1], dtype=np.int64))
 
 
 class _Call:
@@ -99,7 +141,7 @@ class _Call:
         self.sizes = sizes
         self.offs = offs
         self.batch = batch
-        self.count = int(np.prod(batch, dtype=np.int64)) if batch else 1
+        self.count = math.prod(batch)
         self.size_map = size_map
 
 
@@ -275,12 +317,13 @@ class IndexedEvaluator:
                         f"{length}")
             batches.append(arr.shape[:arr.ndim - nd])
         try:
-            batch = np.broadcast_shapes(*batches)
+            # (the common case, equal batch shapes, without NumPy's general rule)
+            batch = batches[0] if len(set(batches)) == 1 else np.broadcast_shapes(*batches)
         except ValueError:
             detail = ", ".join(f"{d.name}: {b}" for d, b in zip(self._decls, batches))
             raise InputError(f"the batch shapes of the inputs do not broadcast ({detail}); "
                              "every array is S + its declared shape") from None
-        count = int(np.prod(batch, dtype=np.int64)) if batch else 1
+        count = math.prod(batch)
         prepared = []
         for k, (d, arr, b) in enumerate(zip(self._decls, arrays, batches)):
             nd = len(d.dims)
@@ -288,7 +331,7 @@ class IndexedEvaluator:
             if k < self._nv and b != batch:
                 arr = np.broadcast_to(arr, batch + core)
                 b = batch
-            lead = int(np.prod(b, dtype=np.int64)) if b else 1
+            lead = math.prod(b)
             if lead not in (1, count):
                 arr = np.broadcast_to(arr, batch + core)
                 lead = count
@@ -353,7 +396,13 @@ class IndexedEvaluator:
         flat : bool
             One ``S + (n_flat,)`` array, the variables raveled in declaration order.
         """
-        return self.value_and_gradient(*args, flat=flat, **kwargs)[1]
+        if not self._model.linear:  # the sums' values are needed for the chain rule
+            return self.value_and_gradient(*args, flat=flat, **kwargs)[1]
+        self._require_objective("gradient")
+        call = self._bind(args, kwargs)
+        grads = self._grad_buffers(call, flat)
+        self._run("first", "grad", call, tuple(grads.views))
+        return grads.result(call, flat)
 
     def hvp(self, *args: Any, direction: Any, flat: bool = False, **kwargs: Any):
         """Hessian times ``direction`` without forming the Hessian, shaped like
@@ -378,8 +427,11 @@ class IndexedEvaluator:
         n = self._n_flat(call)
         pattern = self._pattern("hess", call, (n, n))
         data = np.zeros(pattern.nnz)
-        self._run("second", "hess_values", call, (pattern.perm, data))
-        return _csr(data, pattern.indices.copy(), pattern.indptr.copy(), (n, n))
+        if pattern.affine is not None:
+            self._run("second", "hess_values_affine", call, (*pattern.affine, data))
+        else:
+            self._run("second", "hess_values", call, (pattern.perm, data))
+        return _csr(data, pattern)
 
     def hessian(self, *args: Any, **kwargs: Any) -> np.ndarray:
         """The dense Hessian at one point, ``(n_flat, n_flat)`` (from the sparse one)."""
@@ -401,7 +453,7 @@ class IndexedEvaluator:
         pattern = self._pattern("jac", call, shape)
         data = np.zeros(pattern.nnz)
         self._run("first", "jac_values", call, (pattern.perm, data))
-        return _csr(data, pattern.indices.copy(), pattern.indptr.copy(), shape)
+        return _csr(data, pattern)
 
     def residuals(self, *args: Any, **kwargs: Any) -> np.ndarray:
         """The residual vector (same as calling a residual formula)."""
@@ -436,12 +488,15 @@ class IndexedEvaluator:
 
             group = "second" if kind == "hess" else "first"
             per_term = getattr(self._kernel(group).module, f"{kind.upper()}_ENTRIES")
-            count = sum(count_points(term.ranges, call.size_map) * k
-                        for term, k in zip(self._model.terms.values(), per_term))
+            points = [count_points(term.ranges, call.size_map)
+                      for term in self._model.terms.values()]
+            count = sum(p * k for p, k in zip(points, per_term))
             rows = np.empty(count, dtype=np.int64)
             cols = np.empty(count, dtype=np.int64)
             self._run(group, f"{kind}_pattern", call, (rows, cols), batch=False)
             pattern = _Pattern(rows, cols, shape)
+            if kind == "hess":
+                pattern.find_affine(points, per_term)
             if len(self._patterns) > 16:
                 self._patterns.clear()
             self._patterns[key] = pattern
@@ -467,7 +522,7 @@ class IndexedEvaluator:
             parts = []
             at = 0
             for shp in shapes:
-                size = int(np.prod(shp[1:], dtype=np.int64))
+                size = math.prod(shp[1:])
                 parts.append(arr[..., at:at + size].reshape(arr.shape[:-1] + shp[1:]))
                 at += size
         else:
@@ -542,7 +597,7 @@ class _Grads:
         at = 0
         for d in self.variables:
             core = _core(d, call.size_map)
-            size = int(np.prod(core, dtype=np.int64)) if core else 1
+            size = math.prod(core)
             arrays.append(self.flat[:, at:at + size].reshape(call.batch + core))
             at += size
         return arrays[0] if len(arrays) == 1 else tuple(arrays)
@@ -553,7 +608,7 @@ def _core(d: Decl, size_map: dict[str, int]) -> tuple[int, ...]:
 
 
 def _numel(d: Decl, size_map: dict[str, int]) -> int:
-    return int(np.prod(_core(d, size_map), dtype=np.int64)) if d.dims else 1
+    return math.prod(_core(d, size_map))
 
 
 def _dense(matrix) -> np.ndarray:
