@@ -448,3 +448,25 @@ def test_scalar_entry_points_point_to_indexed_formulas(rosen):
     with pytest.raises(ParseError, match="not declared as an array") as info:
         symgrad.compile("x[0]*y")  # routed to the indexed parser by the subscript
     assert info.value.position == 0
+
+
+def test_gradients_written_in_place_leave_no_stale_memory():
+    # One carry group over part of x: the kernel zeroes the rest itself (the buffer is
+    # np.empty); a second term then scatters into it (x[2*i]) and fills y.
+    f = symgrad.compile("sum(x[i+1]**2 - x[i+2] for i in range(1, n - 3))"
+                        " + sum(x[2*i]*y[i] for i in range(m))", "x[n] y[m]")
+    assert f._kernel("first").module.GRAD_ASSIGNED == (True, True)
+    rng = np.random.default_rng(5)
+    for _ in range(3):  # freed buffers are reused: garbage would show
+        np.full(10_000, 1e300).sum()
+        x, y = rng.normal(size=9), rng.normal(size=4)
+        gx, gy = f.gradient(x, y)
+        ex = np.zeros(9)
+        ex[2:7] += 2 * x[2:7]
+        ex[3:8] -= 1
+        ex[0:8:2] += y
+        np.testing.assert_allclose(gx, ex, rtol=1e-15)
+        np.testing.assert_allclose(gy, x[0:8:2], rtol=1e-15)
+    empty = symgrad.compile("sum(x[i]**2 for i in range(n - 5))", "x[n]")
+    np.testing.assert_array_equal(empty.gradient(np.ones(4)), 0.0)  # no iterations
+    np.testing.assert_array_equal(empty.gradient(np.ones(7)), [2, 2, 0, 0, 0, 0, 0])

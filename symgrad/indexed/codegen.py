@@ -269,13 +269,21 @@ def _gradient(layout: Layout, value: bool = True) -> str:
             _scatter(kern, layout, s, code, names)
     elif value:
         kern.add("v = 0.0")
+    # Arrays written so far in this kernel; the non-linear part above scatters into
+    # zeroed buffers only when there is one, so it counts as written.
+    written: set = set() if linear else set(range(nv))
+    assigned: set = set()
     for placeholder, term in model.terms.items():
         names = _term_names(layout)
         occ = _occurrences(term, layout)
         scalars = [s for s in occ if s in layout.var_of_scalar]
         for s in scalars:
             kern.add(f"acc{layout.var_of_scalar[s]} = 0.0")
-        levels = kern.open_nest(term.ranges, names)
+        stores = _Stores(kern, layout, term, occ, written)
+        assigned |= {layout.arg[key[0]] for key in stores.assign}
+        levels = kern.open_nest(term.ranges[:-1], names)
+        stores.before_inner(names)
+        levels += kern.open_nest(term.ranges[-1:], names, len(term.ranges) - 1)
         exprs = [term.summand] + [sympy.diff(term.summand, s) for s in occ]
         if not value:
             exprs[0] = sympy.S.Zero  # keeps the positions of codes[1:]
@@ -283,24 +291,168 @@ def _gradient(layout: Layout, value: bool = True) -> str:
         codes = kern.straight(exprs, names)
         if linear and value:
             kern.add(f"v += {codes[0]}")
+        w = weights.get(placeholder)
         for s, code in zip(occ, codes[1:]):
             if code == "0.0":
                 continue
             if s in layout.var_of_scalar:
                 kern.add(f"acc{layout.var_of_scalar[s]} += {code}")
             else:
-                w = weights.get(placeholder)
-                _scatter(kern, layout, s, f"{w}*({code})" if w else code, names)
+                stores.add(s, f"{w}*({code})" if w else code, names)
+        stores.end_of_body(names)
+        if term.ranges:
+            kern.close(1)
+            levels -= 1
+        stores.after_inner(names)
         kern.close(levels)
         for s in scalars:
             k = layout.var_of_scalar[s]
-            w = weights.get(placeholder)
             kern.add(f"g{k}[b] += {w + '*' if w else ''}acc{k}")
     if linear and value:
         kern.add("val[b] = v")
     if kern.lines[-1].endswith(":"):
         kern.add("pass")
-    return kern.text()
+    flags = tuple(k in assigned for k in range(nv))
+    return kern.text() + f"\n\n{kern.lines[0][4:].split('(')[0].upper()}_ASSIGNED = {flags!r}\n"
+
+
+class _Stores:
+    """How one term's loop adds its derivatives into the gradient arrays.
+
+    Scattering ``g[i+1] += d1; g[i] += d0`` in every iteration makes each iteration
+    wait for the previous one's store to ``g[i+1]`` (a loop-carried dependence through
+    memory). Instead, for occurrences whose last subscript is the innermost index plus
+    a constant (``x[i+c]``, ``u[i+1, j+c]`` with ``j`` innermost), the contributions to
+    the ``W`` elements ``i+cmin .. i+cmax`` ride in registers (a carry window) and each
+    element is stored once, when no later iteration can add to it; the window is
+    flushed after the loop. Occurrences that do not move with the innermost index
+    (``x[i]`` inside ``for j``) accumulate in a register and are added once after the
+    inner loop. Anything else is scattered directly. Flushes are guarded by the inner
+    range being non-empty, so they touch only elements the bounds proof covers.
+    """
+
+    def __init__(self, kern: _Kernel, layout: Layout, term: Term, occ,
+                 written: set | None = None):
+        self.kern = kern
+        self.layout = layout
+        self.term = term
+        self.assign: set = set()  # carry groups that initialize their whole array
+        model = layout.formula.model
+        self.inner = term.ranges[-1] if term.ranges else None
+        self.plan: dict = {}
+        self.groups: dict = {}  # (array, other subscripts) -> {offset: [occurrence]}
+        self.invariant: list = []
+        for sym in occ:
+            if sym in layout.var_of_scalar:
+                continue
+            access = model.accesses[sym]
+            if self.inner is None:
+                self.plan[sym] = ("scatter",)
+                continue
+            i = self.inner.index
+            subs = access.subscripts
+            if all(sub.coeff(i) == 0 for sub in subs):
+                self.plan[sym] = ("invariant", len(self.invariant))
+                self.invariant.append(sym)
+                continue
+            last = sympy.expand(subs[-1] - i)
+            if (all(sub.coeff(i) == 0 for sub in subs[:-1]) and last.is_Integer):
+                key = (access.name, subs[:-1])
+                self.groups.setdefault(key, {}).setdefault(int(last), []).append(sym)
+                self.plan[sym] = ("carry", key, int(last))
+            else:
+                self.plan[sym] = ("scatter",)
+        self.group_index = {key: g for g, key in enumerate(self.groups)}
+        if written is not None and len(term.ranges) == 1:
+            # A 1-D array read only through one carry group of a one-range term, not
+            # written by an earlier term: the window covers a contiguous run of
+            # elements, each stored once, so stores can be '=' and the elements outside
+            # the run are zeroed here: the buffer need not be zeroed beforehand.
+            for key in self.groups:
+                name = key[0]
+                k = layout.arg[name]
+                if (k in written or len(layout.decls[k].dims) != 1
+                        or any(p[0] != "carry" or p[1] != key for sym, p in self.plan.items()
+                               if model.accesses[sym].name == name)):
+                    continue
+                self.assign.add(key)
+            for sym in occ:
+                if sym in layout.var_of_scalar:
+                    continue
+                written.add(layout.arg[model.accesses[sym].name])
+
+    def _window(self, key):
+        offsets = self.groups[key]
+        return min(offsets), max(offsets) - min(offsets) + 1
+
+    def before_inner(self, names: dict | None = None) -> None:
+        for key in self.assign:
+            cmin, width = self._window(key)
+            k = self.layout.arg[key[0]]
+            size = self.layout.dim_code(self.layout.decls[k].dims[0])
+            lo = self.layout.int_code(self.inner.start, names)
+            hi = self.layout.int_code(self.inner.stop, names)
+            self.kern.add(f"if {hi} > {lo}:")
+            self.kern.add(f"    for z in range(0, {lo} + ({cmin})):")
+            self.kern.add(f"        gr{k}[z] = 0.0")
+            self.kern.add(f"    for z in range({hi} + ({cmin + width - 1}), {size}):")
+            self.kern.add(f"        gr{k}[z] = 0.0")
+            self.kern.add("else:")
+            self.kern.add(f"    for z in range({size}):")
+            self.kern.add(f"        gr{k}[z] = 0.0")
+        for j in range(len(self.invariant)):
+            self.kern.add(f"iv{j} = 0.0")
+        for key, g in self.group_index.items():
+            _, width = self._window(key)
+            for w in range(width):
+                self.kern.add(f"k{g}_{w} = 0.0")
+
+    def add(self, sym, code: str, names: dict) -> None:
+        plan = self.plan[sym]
+        if plan[0] == "scatter":
+            _scatter(self.kern, self.layout, sym, code, names)
+        elif plan[0] == "invariant":
+            self.kern.add(f"iv{plan[1]} += {code}")
+        else:
+            cmin, _ = self._window(plan[1])
+            self.kern.add(f"k{self.group_index[plan[1]]}_{plan[2] - cmin} += {code}")
+
+    def _element(self, key, last: sympy.Expr, names: dict) -> str:
+        name, others = key
+        k = self.layout.arg[name]
+        subs = ", ".join(self.layout.int_code(e, names) for e in (*others, last))
+        return f"gr{k}[{subs}]"
+
+    def end_of_body(self, names: dict) -> None:
+        for key, g in self.group_index.items():
+            cmin, width = self._window(key)
+            target = self._element(key, self.inner.index + cmin, names)
+            op = "=" if key in self.assign else "+="
+            self.kern.add(f"{target} {op} k{g}_0")
+            for w in range(width - 1):
+                self.kern.add(f"k{g}_{w} = k{g}_{w + 1}")
+            self.kern.add(f"k{g}_{width - 1} = 0.0")
+
+    def after_inner(self, names: dict) -> None:
+        flushes = []
+        model = self.layout.formula.model
+        for j, sym in enumerate(self.invariant):
+            access = model.accesses[sym]
+            k = self.layout.arg[access.name]
+            flushes.append(f"gr{k}[{self.layout.element(access, names)}] += iv{j}")
+        for key, g in self.group_index.items():
+            cmin, width = self._window(key)
+            for w in range(width - 1):
+                target = self._element(key, self.inner.stop + cmin + w, names)
+                op = "=" if key in self.assign else "+="
+                flushes.append(f"{target} {op} k{g}_{w}")
+        if not flushes:
+            return
+        lo = self.layout.int_code(self.inner.start, names)
+        hi = self.layout.int_code(self.inner.stop, names)
+        self.kern.add(f"if {hi} > {lo}:")
+        for line in flushes:
+            self.kern.add("    " + line)
 
 
 def _scatter(kern: _Kernel, layout: Layout, sym, code: str, names: dict) -> None:
