@@ -538,19 +538,15 @@ def notes(res: dict) -> list[str]:
         out.append(
             f"gradient: symgrad {_fmt_s(g['symgrad']['median'])} vs hand gather "
             f"{_fmt_s(g['hand']['median'])} and hand scatter {_fmt_s(g['hand (scatter)']['median'])}. "
-            "symgrad's kernel (`rosen.source('first')`, `grad`) is the scatter form: "
-            "`gr0[1 + i0] += ...; gr0[i0] += ...` into a buffer zeroed by `np.zeros` in "
-            "`_Grads` (symgrad/indexed/evaluator.py), i.e. one extra 8 MB write pass and a "
-            "load+store of every g[i] twice, where the gather form writes each g[i] once "
-            "into `np.empty`. The remaining gap to the gather form is that: to close it, "
-            "`_gradient` in symgrad/indexed/codegen.py would emit, for a term whose "
-            "variable subscripts are `x[i + c]` (unit coefficient on the innermost index), "
-            "an interior loop `g[j] = sum_c d_c(j - c)` with the boundary iterations peeled "
-            "(and `_Grads` would use `np.empty` when every element is written).")
+            "symgrad's kernel (`rosen.source('first')`, `grad`) keeps the contributions "
+            "to g[i] and g[i+1] in a carry window of registers and stores each g[i] once "
+            "(`gr0[i0] = k0_0`), zeroing only the elements outside the run, so the buffer "
+            "is `np.empty` and no iteration waits on the previous one's store (the hand "
+            "scatter column shows what the read-modify-write form costs). What is left: "
+            "the per-call overhead (binding, bounds memo, dispatch) and the carry shifts.")
     if "value_and_gradient" in rows:
         out.append(
-            "value_and_gradient (and `gradient` before this branch, which used the same "
-            "kernel): the value's running sum is a serial chain of float adds (no fastmath, "
+            "value_and_gradient: the value's running sum is a serial chain of float adds (no fastmath, "
             "so no reassociation), ~1 ns per element on this CPU, as in the hand fused "
             "kernel. `gradient` now runs a separate `grad` kernel without it.")
     h = res.get("hessian")

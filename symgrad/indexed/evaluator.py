@@ -168,6 +168,7 @@ class IndexedEvaluator:
         self._decls: tuple[Decl, ...] = self._f.variables + self._f.params
         self._nv = len(self._f.variables)
         self._size_names = list(self._f.sizes)
+        self._names = [d.name for d in self._decls]
         self._kernels: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._checked: set[tuple] = set()
@@ -267,7 +268,7 @@ class IndexedEvaluator:
 
     # -- binding -------------------------------------------------------------------------
     def _bind(self, args: tuple, kwargs: Mapping[str, Any], what: str = "call") -> _Call:
-        names = [d.name for d in self._decls]
+        names = self._names
         values: dict[str, Any] = {}
         if len(args) > self._nv:
             raise InputError(

@@ -103,7 +103,10 @@ class Model:
     @property
     def linear(self) -> bool:
         """Whether ``top`` is the plain sum of the terms (coefficients folded in)."""
-        return self.top == sympy.Add(*self.terms)
+        cached = self.__dict__.get("_linear")
+        if cached is None:  # a SymPy comparison: asked on every call, computed once
+            cached = self.__dict__["_linear"] = bool(self.top == sympy.Add(*self.terms))
+        return cached
 
 
 def extremes(expr: sympy.Expr, ranges: tuple[Range, ...],
