@@ -199,21 +199,26 @@ def _term_names(layout: Layout) -> dict:
 # ------------------------------------------------------------------- objective kernels
 
 
+def _sums(kern: _Kernel, layout: Layout) -> dict:
+    """``T<t> = sum(...)`` for every term; returns placeholder -> code name."""
+    tnames = {}
+    for t, (placeholder, term) in enumerate(layout.formula.model.terms.items()):
+        names = _term_names(layout)
+        tnames[placeholder] = f"T{t}"
+        kern.add(f"T{t} = 0.0")
+        levels = kern.open_nest(term.ranges, names)
+        kern.loads(_reads([term.summand], layout), names)
+        (code,) = kern.straight([term.summand], names)
+        kern.add(f"T{t} += {code}")
+        kern.close(levels)
+    return tnames
+
+
 def _value(layout: Layout) -> str:
     model = layout.formula.model
     kern = _Kernel(layout, "value", ["out"])
     kern.open_batch(set())
-    tnames = {}
-    for t, (placeholder, term) in enumerate(model.terms.items()):
-        names = _term_names(layout)
-        acc = f"T{t}"
-        tnames[placeholder] = acc
-        kern.add(f"{acc} = 0.0")
-        levels = kern.open_nest(term.ranges, names)
-        kern.loads(_reads([term.summand], layout), names)
-        (code,) = kern.straight([term.summand], names)
-        kern.add(f"{acc} += {code}")
-        kern.close(levels)
+    tnames = _sums(kern, layout)
     names = _term_names(layout)
     names.update(tnames)
     kern.loads(_reads([model.top], layout), names)
@@ -244,14 +249,7 @@ def _gradient(layout: Layout, value: bool = True) -> str:
     linear = model.linear
     weights: dict[sympy.Symbol, str] = {}
     if not linear:
-        for t, term in enumerate(model.terms.values()):
-            names = _term_names(layout)
-            kern.add(f"T{t} = 0.0")
-            levels = kern.open_nest(term.ranges, names)
-            kern.loads(_reads([term.summand], layout), names)
-            (code,) = kern.straight([term.summand], names)
-            kern.add(f"T{t} += {code}")
-            kern.close(levels)
+        _sums(kern, layout)
         names = _term_names(layout)
         names.update(tnames)
         direct = [s for s in model.top.free_symbols

@@ -20,23 +20,16 @@ whitelist and every SymPy object is built here.
 from __future__ import annotations
 
 import ast
-import warnings
 
 import sympy
 
 from ..errors import InputError, ParseError
-from ..parse.convert import _Converter
+from ..parse.convert import _Converter, _syntax_tree
 from ..parse.guards import _check_final
 from ..parse.names import CONSTANTS, FUNCTIONS, _symbol, natural_key
 from ..parse.scanner import (
     _NESTING_MESSAGE,
-    MAX_LENGTH,
     MAX_NESTING,
-    _lambda_alias,
-    _Positions,
-    _rewrite,
-    _scan,
-    _syntax_error,
 )
 from .declare import Decl, parse_declarations
 from .model import Access, Model, Range, Term, extremes, index_symbol, size_symbol
@@ -149,26 +142,7 @@ def parse_indexed(text: str, variables=None, params=None) -> IndexedFormula:
 
 
 def _convert(text: str, arrays: dict[str, Decl], sizes: dict[str, sympy.Symbol]):
-    if len(text) > MAX_LENGTH:
-        err = ParseError(f"formula is {len(text)} characters long; the limit is {MAX_LENGTH}")
-        err.formula = text
-        raise err
-    tokens, lambda_names = _scan(text)
-    if not tokens:
-        raise ParseError("empty formula", text, None)
-    alias = _lambda_alias(tokens) if lambda_names else ""
-    source = _rewrite(text, tokens, lambda_names, alias)
-    wrapped = "(" + source + "\n)"
-    positions = _Positions(wrapped, len(text))
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            tree = ast.parse(wrapped, mode="eval")
-    except SyntaxError as exc:
-        raise _syntax_error(exc, text, tokens, positions) from None
-    except (MemoryError, RecursionError):
-        raise ParseError("formula is too complex for Python's parser (too deeply nested)",
-                         text, None) from None
+    tree, tokens, positions, alias = _syntax_tree(text)
     converter = _IndexedConverter(text, tokens, positions, alias, arrays, sizes)
     body = tree.body
     if isinstance(body, ast.ListComp):

@@ -59,8 +59,12 @@ _where = _fn._where
 
 
 
-def _parse_one(text: str) -> tuple[sympy.Expr, dict[str, int]]:
-    """Parse one formula string; return its expression and each symbol's first position."""
+def _syntax_tree(text: str) -> tuple[ast.Expression, list[_Token], _Positions, str]:
+    """Scan ``text`` against the limits and parse it with :func:`ast.parse` only.
+
+    Returns the tree, the tokens, the position map and the alias of ``lambda`` (the
+    scalar and the indexed converters both start here).
+    """
     if len(text) > MAX_LENGTH:
         err = ParseError(f"formula is {len(text)} characters long; the limit is {MAX_LENGTH}")
         err.formula = text
@@ -84,6 +88,12 @@ def _parse_one(text: str) -> tuple[sympy.Expr, dict[str, int]]:
         # Backstop: the scan's limits should make this unreachable.
         raise ParseError("formula is too complex for Python's parser (too deeply nested)",
                          text, None) from None
+    return tree, tokens, positions, alias
+
+
+def _parse_one(text: str) -> tuple[sympy.Expr, dict[str, int]]:
+    """Parse one formula string; return its expression and each symbol's first position."""
+    tree, tokens, positions, alias = _syntax_tree(text)
     converter = _Converter(text, tokens, positions, alias)
     expr = converter.value(tree.body, 0)
     _check_final(expr, text, converter.memo)
