@@ -637,6 +637,9 @@ def _hvp(layout: Layout) -> str:
             weights[p] = (sympy.Dummy(f"w{t}"), sympy.Dummy(f"c{t}"))
         for s, code in zip(direct, codes[2 * len(placeholders):]):
             _scatter(kern, layout, s, code, names)
+    # As in _gradient: the non-linear part scatters into a zeroed buffer first.
+    written: set = set() if linear else set(range(nv))
+    assigned: set = set()
     for t, (p, term) in enumerate(model.terms.items()):
         occ, pairs = _second(term, layout)
         if not pairs and linear:
@@ -658,7 +661,11 @@ def _hvp(layout: Layout) -> str:
         scalars = [s for s in occ if s in layout.var_of_scalar]
         for s in scalars:
             kern.add(f"acc{layout.var_of_scalar[s]} = 0.0")
-        levels = kern.open_nest(term.ranges, names)
+        stores = _Stores(kern, layout, term, occ, written)
+        assigned |= {layout.arg[key[0]] for key in stores.assign}
+        levels = kern.open_nest(term.ranges[:-1], names)
+        stores.before_inner(names)
+        levels += kern.open_nest(term.ranges[-1:], names, len(term.ranges) - 1)
         kern.loads(_reads(products, layout), names)
         _load_directions(kern, layout, occ, dirs, names)
         codes = kern.straight(products, names)
@@ -668,16 +675,20 @@ def _hvp(layout: Layout) -> str:
             if s in layout.var_of_scalar:
                 kern.add(f"acc{layout.var_of_scalar[s]} += {code}")
             else:
-                access = model.accesses[s]
-                k = layout.arg[access.name]
-                kern.add(f"gr{k}[{layout.element(access, names)}] += {code}")
+                stores.add(s, code, names)
+        stores.end_of_body(names)
+        if term.ranges:
+            kern.close(1)
+            levels -= 1
+        stores.after_inner(names)
         kern.close(levels)
         for s in scalars:
             k = layout.var_of_scalar[s]
             kern.add(f"g{k}[b] += acc{k}")
     if len(kern.lines) and kern.lines[-1].endswith(":"):
         kern.add("pass")
-    return kern.text()
+    flags = tuple(k in assigned for k in range(nv))
+    return kern.text() + f"\n\nHVP_ASSIGNED = {flags!r}\n"
 
 
 # -------------------------------------------------------------------- residual kernels

@@ -412,7 +412,7 @@ class IndexedEvaluator:
         self._require_objective("hvp")
         call = self._bind(args, kwargs)
         dirs = self._directions(direction, call)
-        out = self._grad_buffers(call, flat)
+        out = self._grad_buffers(call, flat, "HVP_ASSIGNED", "second")
         self._run("second", "hvp", call, (*dirs, *out.views))
         return out.result(call, flat)
 
@@ -503,8 +503,9 @@ class IndexedEvaluator:
             self._patterns[key] = pattern
         return pattern
 
-    def _grad_buffers(self, call: _Call, flat: bool, assigned: str = "") -> _Grads:
-        flags = getattr(self._kernel("first").module, assigned, ()) if assigned else ()
+    def _grad_buffers(self, call: _Call, flat: bool, assigned: str = "",
+                      group: str = "first") -> _Grads:
+        flags = getattr(self._kernel(group).module, assigned, ()) if assigned else ()
         return _Grads(self._f.variables, call, flags)
 
     def _directions(self, direction: Any, call: _Call) -> tuple[np.ndarray, ...]:
