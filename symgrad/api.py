@@ -27,6 +27,7 @@ def compile(  # noqa: A001 (the natural name; shadows the builtin only inside sy
     tiered: bool | str = "auto",
     backend: str = "numba",
     math: str = "vector",
+    where: str | Any = None,
 ) -> Evaluator:
     """Compile a formula (or a list of formulas) into a fast evaluator.
 
@@ -72,6 +73,15 @@ def compile(  # noqa: A001 (the natural name; shadows the builtin only inside sy
         LLVM vectorizes (default; ``symgrad.vecmath``: value, gradient and Hessian
         kernels several times faster), or ``"libm"``: scalar libm calls, bit-identical
         to libm. Within 1-2 ulp of each other; see ``symgrad.Options``.
+    where : str or mapping, optional
+        Local definitions inlined into the formula before parsing:
+        ``where="r2 = x**2 + y**2"`` (several separated by newlines or ``;``, a later
+        one may use earlier ones; or ``{"r2": "x**2 + y**2"}``). In an indexed
+        formula a definition may use loop indices: ``where="r2 = (x[i]-x[j])**2"``
+        means them where ``r2`` is used (see ``symgrad.parse.define``).
+
+    Indexed formulas (``variables="x[n]"``, ``sum(... for i in range(n))``) return a
+    ``symgrad.IndexedEvaluator``; see ``symgrad.indexed``.
 
     Returns
     -------
@@ -92,6 +102,10 @@ def compile(  # noqa: A001 (the natural name; shadows the builtin only inside sy
         dtype=dtype, cse=cse, simplify=simplify, parallel=parallel, tiered=tiered,
         backend=backend, math=math,
     )
+    if where is not None:
+        from .parse.define import inline_definitions
+
+        formula = inline_definitions(formula, where)
     return _for_request(formula, variables, params, options)
 
 

@@ -470,3 +470,22 @@ def test_gradients_written_in_place_leave_no_stale_memory():
     empty = symgrad.compile("sum(x[i]**2 for i in range(n - 5))", "x[n]")
     np.testing.assert_array_equal(empty.gradient(np.ones(4)), 0.0)  # no iterations
     np.testing.assert_array_equal(empty.gradient(np.ones(7)), [2, 2, 0, 0, 0, 0, 0])
+
+
+def test_where_definitions_are_inlined_where_used():
+    lj = symgrad.compile(
+        "sum(4*((1/r2)**6 - (1/r2)**3) for i in range(N) for j in range(i+1, N))",
+        "x[N] y[N] z[N]",
+        where="r2 = (x[i]-x[j])**2 + (y[i]-y[j])**2 + (z[i]-z[j])**2")
+    assert lj is symgrad.compile(CASES["lennard_jones"][0], "x[N] y[N] z[N]")
+    f = symgrad.compile("exp(-r2/2)*s", where="r2 = x**2 + y**2; s = r2 + 1")
+    assert f(1.0, 2.0) == pytest.approx(np.exp(-2.5) * 6, rel=1e-15)
+    g = symgrad.compile("exp(-r2/2)*s", where={"r2": "x**2 + y**2", "s": "r2 + 1"})
+    assert g is f
+    with pytest.raises(InputError, match="not a definition"):
+        symgrad.compile("r2*x", where="r2 == 3")
+    with pytest.raises(InputError, match="function or constant name"):
+        symgrad.compile("sin*x", where="sin = x")
+    with pytest.raises(ParseError) as info:
+        symgrad.compile("r2*x", where="r2 = x +* 2")
+    assert info.value.formula == "x +* 2" and info.value.position == 3

@@ -23,6 +23,9 @@ Grammar (on top of the scalar grammar of ``symgrad.parse``):
 * the whole formula ``[expr for i in range(m)]``: a vector of residuals with a sparse
   Jacobian (``for_least_squares``).
 
+``compile(..., where="r2 = (x[i]-x[j])**2 + (y[i]-y[j])**2")`` names a subexpression;
+it is inlined where it is used, so its indices are those of the enclosing sum.
+
 Out-of-range subscripts are a ``ParseError`` at compile time when they are out of
 range for every size (``x[i+1] for i in range(n)`` with ``x[n]``), and an
 ``InputError`` before any read at call time otherwise; a kernel never reads out of
