@@ -16,8 +16,8 @@ from __future__ import annotations
 import ast
 import keyword
 import re
-import warnings
 import unicodedata
+import warnings
 from collections.abc import Mapping
 
 from ..errors import InputError, ParseError
