@@ -11,13 +11,14 @@ or a positive integer literal (a fixed length). Names follow the parser's name r
 
 from __future__ import annotations
 
+import keyword
 import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..errors import InputError
-from ..parse.names import _check_name
+from ..parse.scanner import MAX_NAME_LENGTH
 
 __all__ = ["Decl", "parse_declarations", "has_brackets", "MAX_DIMS"]
 
@@ -109,6 +110,23 @@ def parse_declarations(spec: str | Sequence[str] | None, what: str) -> tuple[Dec
             raise InputError(f"{what}: {d.name!r} is declared twice")
         seen.add(d.name)
     return tuple(decls)
+
+
+def _check_name(name: str, what: str) -> None:
+    """The name rule of ``symgrad.parse.names`` (kept here SymPy-free: this module is
+    imported on every ``symgrad.compile`` to route the request)."""
+    if not name:
+        raise InputError(f"{what}: empty name")
+    if len(name) > MAX_NAME_LENGTH:
+        raise InputError(f"{what}: name {name[:20]!r}... is longer than {MAX_NAME_LENGTH} "
+                         "characters")
+    if not name.isidentifier():
+        raise InputError(f"{what}: {name!r} is not a valid name (letters, digits and _, "
+                         "not starting with a digit)")
+    if keyword.iskeyword(name) and name != "lambda":
+        raise InputError(f"{what}: {name!r} is a Python keyword and cannot be a name")
+    if name in ("pi", "E"):
+        raise InputError(f"{what}: {name!r} is a constant, not a name")
 
 
 def _dimension(text: str, name: str, what: str) -> str | int:

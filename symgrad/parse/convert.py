@@ -276,6 +276,8 @@ class _Converter:
                     raise self.error("division by zero", pos)
                 v = sympy.Pow(v, -1)
             values.append(v)
+        if not is_sum:
+            values = _exact_numeric_product(values)
         values = _tame_coefficients(values)
         result = sympy.Add(*values) if is_sum else sympy.Mul(*values)
         if not result.free_symbols:
@@ -486,6 +488,25 @@ class _Converter:
             operands.append(right)
             left_node = right_node
         return relations[0] if len(relations) == 1 else sympy.And(*relations)
+
+
+def _exact_numeric_product(values: list[sympy.Expr]) -> list[sympy.Expr]:
+    """Multiply a product's number literals exactly, rounding to float64 once.
+
+    SymPy multiplies ``Float(3.0)*Rational(1, 5)`` by rounding 1/5 first, so
+    ``3.0/5`` would come out one ulp away from 0.6; the exact product of the literals'
+    binary values, rounded once, is what ``3.0/5`` means.
+    """
+    numbers = [v for v in values if v.is_Number and v.is_finite]
+    if len(numbers) < 2 or not any(v.is_Float for v in numbers):
+        return values
+    exact = sympy.Integer(1)
+    for v in numbers:
+        exact *= sympy.Rational(v)  # a Float's exact binary value
+        if _rational_bits(exact) > MAX_EXACT_BITS:
+            return values  # a huge exact product: leave it to the float guards
+    rest = [v for v in values if not (v.is_Number and v.is_finite)]
+    return [sympy.Float(exact, 15), *rest]
 
 
 def _unknown_function(name: str) -> str:
