@@ -859,3 +859,11 @@ def test_formula_type_message():
             parse(bad)
         assert str(info.value) == ("formula must be a string such as 'x**2 + y' (or a list of "
                                    f"them, or a SymPy expression), not {type(bad).__name__}")
+
+
+def test_number_literals_of_a_product_are_rounded_once():
+    # SymPy alone rounds 1/5 first: Float(3.0)*Rational(1, 5) is 0.6000000000000001.
+    assert float(parse("3.0/5", variables="x").exprs[0]) == 3.0 / 5
+    assert float(parse("2.5*x/4", variables="x").exprs[0].as_coeff_Mul()[0]) == 0.625
+    assert parse("(3.0)/(5)*x", variables="x").exprs[0] == sympy.Float(0.6) * sympy.Symbol(
+        "x", real=True)
