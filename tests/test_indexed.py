@@ -489,3 +489,56 @@ def test_where_definitions_are_inlined_where_used():
     with pytest.raises(ParseError) as info:
         symgrad.compile("r2*x", where="r2 = x +* 2")
     assert info.value.formula == "x +* 2" and info.value.position == 3
+
+
+# ------------------------------------------- regressions from the adversarial review
+
+
+def test_reads_of_a_nonlinear_top_level_are_bounds_checked():
+    with pytest.raises(ParseError, match=r"x\[n\] reaches n"):
+        symgrad.compile("x[n]*log(sum(x[i]**2 for i in range(n)))", "x[n]")
+    g = symgrad.compile("log(sum(x[i]**2 for i in range(n))) + x[5]", "x[n]")
+    with pytest.raises(InputError, match=r"x\[5\] reaches 5"):
+        g.gradient(np.ones(2))
+    expected = 2 * np.ones(7) / 7
+    expected[5] += 1
+    np.testing.assert_allclose(g.gradient(np.ones(7)), expected, rtol=1e-15)
+
+
+def test_a_multi_range_term_before_a_single_range_term_is_kept():
+    f = symgrad.compile("sum(x[i]*x[j] for i in range(n) for j in range(n))"
+                        " + sum(x[i]**2 for i in range(n))", "x[n]")
+    x = np.array([1.0, 2.0, 3.0])
+    np.testing.assert_allclose(f.gradient(x), 2 * x.sum() + 2 * x, rtol=1e-15)
+    np.testing.assert_allclose(f.hvp(x, direction=np.ones(3)), [8.0, 8.0, 8.0], rtol=1e-15)
+
+
+def test_indices_used_as_numbers_are_floats():
+    f = symgrad.compile("sum(x[i]*i**10 for i in range(n))", "x[n]")
+    x = np.zeros(100)
+    x[99] = 1.0
+    assert f(x) == pytest.approx(99.0 ** 10, rel=1e-15)  # int64 would overflow
+
+
+def test_for_scipy_picks_what_each_method_can_use():
+    so = pytest.importorskip("scipy.optimize")
+    h = symgrad.compile("sum((a-c[i])**2 + (b-c[i])**4 for i in range(n))", "a b", "c[n]")
+    res = so.minimize(**h.for_scipy((0.0, 0.0), c=np.arange(3.0), method="trust-exact"))
+    np.testing.assert_allclose(res.x, [1.0, 1.0], atol=1e-6)
+    nonlinear = symgrad.compile("log(1 + sum(x[i]**2 for i in range(n)))", "x[n]")
+    assert "hessp" in nonlinear.for_scipy(np.ones(3), method="Newton-CG")
+    with pytest.raises(InputError, match="dense"):
+        nonlinear.for_scipy(np.ones(3), method="dogleg")
+    plain = symgrad.compile("sum(x[i]**2 for i in range(n))", "x[n]")
+    assert set(plain.for_scipy(np.ones(3), method="trust-krylov")) >= {"hessp"}
+    assert "hess" not in plain.for_scipy(np.ones(3), method="trust-krylov")
+    assert not {"hess", "hessp"} & set(plain.for_scipy(np.ones(3)))  # BFGS
+
+
+def test_huge_literals_and_iteration_counts_are_refused():
+    with pytest.raises(ParseError, match="beyond 2\\*\\*40"):
+        symgrad.compile("sum(x[2**70*i] for i in range(n))", "x[n]")
+    f = symgrad.compile("sum(x[0] for i in range(n) for j in range(n) for k in range(n))",
+                        "x[n]")
+    with pytest.raises(InputError, match="MAX_ITERATIONS"):
+        f(np.ones(100_000))

@@ -14,12 +14,34 @@ import numpy as np
 import sympy
 
 from ..errors import InputError, ParseError
-from .model import Range, extremes
+from .model import Range, Term, extremes
 
-__all__ = ["check_bounds", "count_points", "MAX_ENUMERATED"]
+__all__ = ["check_bounds", "count_points", "MAX_ENUMERATED", "MAX_ITERATIONS"]
 
 #: Most iteration points enumerated to check a subscript exactly.
 MAX_ENUMERATED = 20_000_000
+#: Most iterations of one sum in one call (2**40, about 10**12: hours of work). A
+#: larger nest is refused instead of running for days.
+MAX_ITERATIONS = 2**40
+
+
+def _check_iterations(model, term, sizes: dict[str, int]) -> None:
+    """Refuse a nest whose iteration count (bounded by its extents) is beyond reach."""
+    if not term.ranges:
+        return
+    bound = 1
+    for q, r in enumerate(term.ranges):
+        lo = int(_num(extremes(r.start, term.ranges[:q])[0], sizes))
+        hi = int(_num(extremes(r.stop, term.ranges[:q])[1], sizes))
+        bound *= max(0, hi - lo)
+        if bound == 0:
+            return
+    if bound > MAX_ITERATIONS:
+        raise InputError(str(ParseError(
+            f"a sum over up to {bound:.3g} iterations for these sizes "
+            f"({', '.join(f'{k} = {v}' for k, v in sizes.items())}) is beyond "
+            f"{MAX_ITERATIONS:.3g} (symgrad.indexed.bounds.MAX_ITERATIONS)",
+            model.text, term.position)))
 
 
 def count_points(ranges: tuple[Range, ...], sizes: dict[str, int]) -> int:
@@ -38,8 +60,12 @@ def check_bounds(formula, sizes: dict[str, int]) -> None:
     """Raise InputError naming the first subscript that leaves its array."""
     model = formula.model
     dims = {d.name: d.dims for d in formula.variables + formula.params}
-    for term in model.terms.values():
+    # The reads of F itself (a non-linear function of sums keeps x[0], x[n-1] there)
+    # are a term without ranges.
+    terms = [*model.terms.values(), Term((), model.top)]
+    for term in terms:
         ranges = term.ranges
+        _check_iterations(model, term, sizes)
         syms = sorted(term.summand.free_symbols & set(model.accesses), key=str)
         if not syms:
             continue

@@ -165,9 +165,12 @@ class _Kernel:
     def straight(self, exprs: list[sympy.Expr], names: dict) -> list[str]:
         """CSE'd assignments for ``exprs``; returns the code of each result."""
         replacements, reduced = _cse(exprs, "t")
-        printer = KernelPrinter(names)
+        # Loop indices and sizes are int64 in the kernel; as numbers in a formula they
+        # are floats (i**10 would overflow int64 arithmetic).
+        printer = KernelPrinter({k: f"float({v})" if k.is_integer else v
+                                 for k, v in names.items()})
         for sym, expr in replacements:
-            names[sym] = f"t{self.tmp}"
+            names[sym] = printer.symbol_names[sym] = f"t{self.tmp}"
             self.tmp += 1
             self.add(f"{names[sym]} = {printer.doprint(expr)}")
         return [printer.doprint(e) for e in reduced]
@@ -374,6 +377,7 @@ class _Stores:
                                if model.accesses[sym].name == name)):
                     continue
                 self.assign.add(key)
+        if written is not None:  # every term's arrays, whatever its number of ranges
             for sym in occ:
                 if sym in layout.var_of_scalar:
                     continue

@@ -515,9 +515,10 @@ class IndexedEvaluator:
         arr = None
         if not isinstance(direction, (tuple, list)) or self._nv == 1:
             arr = as_float(direction, "direction", np.dtype(np.float64))
-        if arr is not None and self._nv == 1 and arr.shape[-len(shapes[0]) + 1:] == shapes[0][1:] \
-                and (arr.ndim >= len(shapes[0]) - 1):
-            parts = [arr]
+        core = shapes[0][1:]
+        if arr is not None and self._nv == 1 and (
+                not core or (arr.ndim >= len(core) and arr.shape[arr.ndim - len(core):] == core)):
+            parts = [arr]  # one variable: shaped like it (for a scalar, like the batch)
         elif arr is not None:
             if arr.shape[-1:] != (n,):
                 raise InputError(f"direction must be shaped like the variables, or flat with "
@@ -549,11 +550,15 @@ class IndexedEvaluator:
                   **params: Any) -> dict:
         """Keyword arguments for ``scipy.optimize.minimize`` over the flat variables.
 
-        ``fun`` and ``jac`` share one kernel pass per point; ``hess`` returns the sparse
-        Hessian (CSR), for ``trust-constr``, ``Newton-CG`` and others that accept it;
-        with ``hessp=True`` (or a method that takes only ``hessp``, such as
-        ``trust-krylov``) ``hessp(x, p)`` instead. ``x0`` may be given shaped like the
-        variables (a tuple for several) or flat. ``**params`` fix the parameters.
+        ``fun`` and ``jac`` share one kernel pass per point. What else is given
+        depends on ``method``: ``newton-cg`` and ``trust-constr`` get ``hess``, the
+        sparse Hessian (CSR), or ``hessp`` with ``hessp=True`` or when the formula is
+        a non-linear function of a sum (its Hessian is dense); ``trust-ncg`` and
+        ``trust-krylov`` get ``hessp`` (no matrix is ever formed); ``dogleg`` and
+        ``trust-exact`` get the dense Hessian; other methods (and no method: SciPy's
+        BFGS) get no second derivatives. ``x0`` is one point: the array of a single
+        array variable, the values of scalar variables, or a tuple with one entry per
+        variable. ``**params`` fix the parameters.
         """
         from .optimize import minimize_kwargs
 

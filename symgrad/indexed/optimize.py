@@ -19,12 +19,13 @@ __all__ = ["minimize_kwargs", "least_squares_kwargs"]
 
 # scipy.optimize.minimize methods and what they use (scipy/optimize/_minimize.py).
 _NO_GRADIENT = frozenset({"nelder-mead", "powell", "cobyla", "cobyqa"})
-_USES_HESS = frozenset({"newton-cg", "dogleg", "trust-ncg", "trust-constr", "trust-krylov",
-                        "trust-exact"})
-# Methods that take a sparse Hessian (or a LinearOperator); dogleg and trust-exact
-# need a dense one.
+# Methods given the sparse Hessian (CSR): they only multiply by it.
 _SPARSE_HESS = frozenset({"newton-cg", "trust-constr"})
-_USES_HESSP = frozenset({"newton-cg", "trust-ncg", "trust-constr", "trust-krylov"})
+# Methods that factorize the Hessian: they need it dense (small problems).
+_DENSE_HESS = frozenset({"dogleg", "trust-exact"})
+# Methods that work from Hessian-vector products alone: given hessp, never a matrix.
+_HESSP_ONLY = frozenset({"trust-ncg", "trust-krylov"})
+_USES_HESSP = _SPARSE_HESS | _HESSP_ONLY
 
 
 def split(evaluator, x: np.ndarray, shapes) -> list[np.ndarray]:
@@ -44,20 +45,32 @@ def split(evaluator, x: np.ndarray, shapes) -> list[np.ndarray]:
 
 
 def _flatten_x0(evaluator, x0) -> tuple[np.ndarray, list[tuple[int, ...]]]:
-    """``x0`` shaped like the variables (tuple for several) -> flat vector and shapes."""
+    """``x0`` shaped like the variables (tuple for several) -> flat vector and shapes.
+
+    With only scalar variables ``x0`` is their values in order (any sequence or 1-D
+    array); with one array variable, that array.
+    """
     nv = evaluator.n_variables
-    if nv > 1 and isinstance(x0, (tuple, list)) and len(x0) == nv and any(
-            np.ndim(p) > 0 for p in x0):
+    decls = evaluator._f.variables
+    if all(not d.dims for d in decls):
+        flat = as_float(x0, "x0", np.dtype(np.float64)).reshape(-1)
+        if flat.size != nv:
+            raise InputError(f"x0 must have {nv} values, one per variable "
+                             f"({', '.join(evaluator.variables)}); got {flat.size}")
+        return flat.astype(np.float64), [()] * nv
+    if nv == 1:
+        parts = [as_float(x0, "x0", np.dtype(np.float64))]
+    elif isinstance(x0, (tuple, list)) and len(x0) == nv:
         parts = [as_float(p, f"x0 for {name}", np.dtype(np.float64))
                  for p, name in zip(x0, evaluator.variables)]
     else:
-        flat = as_float(x0, "x0", np.dtype(np.float64))
-        if nv == 1:
-            parts = [flat]
-        else:
-            raise InputError("x0 must be a tuple with one array per variable "
-                             f"({', '.join(evaluator.variables)}), so that their sizes "
-                             "are known")
+        raise InputError("x0 must be a tuple with one array (or number) per variable "
+                         f"({', '.join(evaluator.declarations[:nv])}), so that their "
+                         "sizes are known")
+    for d, p in zip(decls, parts):
+        if len(d.dims) != p.ndim:
+            raise InputError(f"x0 for {d.name} must be shaped like {d.spelled()} (one "
+                             f"point); got shape {p.shape}")
     shapes = [p.shape for p in parts]
     return np.concatenate([p.reshape(-1) for p in parts]).astype(np.float64), shapes
 
@@ -91,9 +104,9 @@ def minimize_kwargs(evaluator, x0, *, method=None, hessp=False, **params) -> dic
         return np.array(compute(x)[1])
 
     def hess(x):
-        """The sparse Hessian at ``x`` (CSR, ``(n, n)``)."""
+        """The Hessian at ``x``: sparse CSR ``(n, n)`` (dense for dogleg/trust-exact)."""
         H = evaluator.sparse_hessian(*split(evaluator, np.asarray(x, float), shapes), **params)
-        return H if meth in _SPARSE_HESS or meth is None else H.toarray()
+        return H.toarray() if meth in _DENSE_HESS else H
 
     def hessp_(x, p) -> np.ndarray:
         """The Hessian at ``x`` times ``p``, shape ``(n,)``."""
@@ -101,13 +114,20 @@ def minimize_kwargs(evaluator, x0, *, method=None, hessp=False, **params) -> dic
         return evaluator.hvp(*split(evaluator, x, shapes), direction=np.asarray(p, float),
                              flat=True, **params)
 
+    linear = evaluator._model.linear
+    if meth in _DENSE_HESS and not linear:
+        raise InputError(f"method {method!r} needs the Hessian matrix, which is dense for a "
+                         "non-linear function of a sum; use a method that takes hessp "
+                         "(newton-cg, trust-ncg, trust-krylov, trust-constr)")
     kwargs: dict[str, Any] = {"fun": fun, "x0": flat0}
     if meth not in _NO_GRADIENT:
         kwargs["jac"] = jac
-    if hessp or (meth in _USES_HESSP and meth not in _USES_HESS):
+    if meth in _HESSP_ONLY or (meth in _USES_HESSP and (hessp or not linear)):
         kwargs["hessp"] = hessp_
-    elif meth is None or meth in _USES_HESS:
+    elif meth in _SPARSE_HESS or meth in _DENSE_HESS:
         kwargs["hess"] = hess
+    elif hessp and meth is None:
+        kwargs["hessp"] = hessp_
     if method is not None:
         kwargs["method"] = method
     return kwargs

@@ -40,6 +40,8 @@ __all__ = ["IndexedFormula", "parse_indexed", "MAX_LOOP_DEPTH", "MAX_TERMS"]
 MAX_LOOP_DEPTH = 6
 #: Most sums in one formula (after folding).
 MAX_TERMS = 64
+# Largest integer in a subscript or bound (products with sizes stay within int64).
+_MAX_INDEX = 2**40
 
 _NOT_AFFINE = ("must be affine in loop indices and sizes with integer coefficients "
                "(such as i+1, 2*i, n-1-i)")
@@ -246,6 +248,9 @@ class _IndexedConverter(_Converter):
             coeff, rest = part.as_coeff_Mul()
             if not coeff.is_Integer or not (rest == 1 or rest in allowed):
                 raise self.error(f"{what} {_NOT_AFFINE}", node)
+            if abs(int(coeff)) >= _MAX_INDEX:
+                raise self.error(f"{what} has a number beyond 2**40: index arithmetic is "
+                                 "64-bit", node)
         return expr
 
     # -- sums
@@ -411,7 +416,7 @@ def _check_provable_bounds(formula: IndexedFormula) -> None:
     """A subscript that is out of range for every size is an error now (with a caret)."""
     model = formula.model
     dims = {d.name: d.dims for d in formula.variables + formula.params}
-    for term in model.terms.values():
+    for term in [*model.terms.values(), Term((), model.top)]:
         rectangular = all(
             not (r.start.free_symbols | r.stop.free_symbols) & {q.index for q in term.ranges}
             for r in term.ranges)
