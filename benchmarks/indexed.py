@@ -606,7 +606,7 @@ def markdown(res: dict) -> str:
               "interleaved calls)", "",
               "Every column returns a new array (the hand kernels allocate theirs with "
               "`np.empty`, the scatter form with `np.zeros`). symgrad's time is the whole "
-              "`rosen.gradient(x)` call (binding, zeroed buffer, kernel).", "",
+              "`rosen.gradient(x)` call (binding, gradient buffer, kernel).", "",
               "| op | column | median | min / max | ns/element | × hand | err vs symgrad |",
               "|---|---|---|---|---|---|---|"]
         for row in pc["rows"]:
