@@ -292,23 +292,8 @@ def _gradient(layout: Layout, value: bool = True) -> str:
         codes = kern.straight(exprs, names)
         if linear and value:
             kern.add(f"v += {codes[0]}")
-        w = weights.get(placeholder)
-        for s, code in zip(occ, codes[1:]):
-            if code == "0.0":
-                continue
-            if s in layout.var_of_scalar:
-                kern.add(f"acc{layout.var_of_scalar[s]} += {code}")
-            else:
-                stores.add(s, f"{w}*({code})" if w else code, names)
-        stores.end_of_body(names)
-        if term.ranges:
-            kern.close(1)
-            levels -= 1
-        stores.after_inner(names)
-        kern.close(levels)
-        for s in scalars:
-            k = layout.var_of_scalar[s]
-            kern.add(f"g{k}[b] += {w + '*' if w else ''}acc{k}")
+        _finish_term(kern, layout, stores, term, occ, codes[1:], levels, names,
+                     weights.get(placeholder))
     if linear and value:
         kern.add("val[b] = v")
     if kern.lines[-1].endswith(":"):
@@ -455,6 +440,33 @@ class _Stores:
         self.kern.add(f"if {hi} > {lo}:")
         for line in flushes:
             self.kern.add("    " + line)
+
+
+def _finish_term(kern: _Kernel, layout: Layout, stores: _Stores, term: Term, occ,
+                 codes: list[str], levels: int, names: dict, weight: str | None = None):
+    """Add each occurrence's ``code`` into its output, close the term's loops and flush.
+
+    Scalar variables accumulate in ``acc<k>`` (initialized by the caller before the
+    loops) and are added once at the end, times ``weight`` (``dF/dT`` of a non-linear
+    ``F``) when given; array occurrences go through ``stores``.
+    """
+    for s, code in zip(occ, codes):
+        if code == "0.0":
+            continue
+        if s in layout.var_of_scalar:
+            kern.add(f"acc{layout.var_of_scalar[s]} += {code}")
+        else:
+            stores.add(s, f"{weight}*({code})" if weight else code, names)
+    stores.end_of_body(names)
+    if term.ranges:
+        kern.close(1)
+        levels -= 1
+    stores.after_inner(names)
+    kern.close(levels)
+    for s in occ:
+        if s in layout.var_of_scalar:
+            k = layout.var_of_scalar[s]
+            kern.add(f"g{k}[b] += {weight + '*' if weight else ''}acc{k}")
 
 
 def _scatter(kern: _Kernel, layout: Layout, sym, code: str, names: dict) -> None:
@@ -673,22 +685,7 @@ def _hvp(layout: Layout) -> str:
         kern.loads(_reads(products, layout), names)
         _load_directions(kern, layout, occ, dirs, names)
         codes = kern.straight(products, names)
-        for s, code in zip(occ, codes):
-            if code == "0.0":
-                continue
-            if s in layout.var_of_scalar:
-                kern.add(f"acc{layout.var_of_scalar[s]} += {code}")
-            else:
-                stores.add(s, code, names)
-        stores.end_of_body(names)
-        if term.ranges:
-            kern.close(1)
-            levels -= 1
-        stores.after_inner(names)
-        kern.close(levels)
-        for s in scalars:
-            k = layout.var_of_scalar[s]
-            kern.add(f"g{k}[b] += acc{k}")
+        _finish_term(kern, layout, stores, term, occ, codes, levels, names)
     if len(kern.lines) and kern.lines[-1].endswith(":"):
         kern.add("pass")
     flags = tuple(k in assigned for k in range(nv))
