@@ -47,6 +47,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .run import _cpu_model
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
@@ -469,17 +471,6 @@ def _fmt_s(s: float | None) -> str:
     if s >= 1e-3:
         return f"{s * 1e3:.3g} ms"
     return f"{s * 1e6:.3g} µs"
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "?"
 
 
 def _loadavg() -> str:

@@ -277,14 +277,7 @@ def _gradient(layout: Layout, value: bool = True) -> str:
     for placeholder, term in model.terms.items():
         names = _term_names(layout)
         occ = _occurrences(term, layout)
-        scalars = [s for s in occ if s in layout.var_of_scalar]
-        for s in scalars:
-            kern.add(f"acc{layout.var_of_scalar[s]} = 0.0")
-        stores = _Stores(kern, layout, term, occ, written)
-        assigned |= {layout.arg[key[0]] for key in stores.assign}
-        levels = kern.open_nest(term.ranges[:-1], names)
-        stores.before_inner(names)
-        levels += kern.open_nest(term.ranges[-1:], names, len(term.ranges) - 1)
+        stores, levels = _open_term(kern, layout, term, occ, written, assigned, names)
         exprs = [term.summand] + [sympy.diff(term.summand, s) for s in occ]
         if not value:
             exprs[0] = sympy.S.Zero  # keeps the positions of codes[1:]
@@ -440,6 +433,24 @@ class _Stores:
         self.kern.add(f"if {hi} > {lo}:")
         for line in flushes:
             self.kern.add("    " + line)
+
+
+def _open_term(kern: _Kernel, layout: Layout, term: Term, occ, written: set,
+               assigned: set, names: dict) -> tuple[_Stores, int]:
+    """Zero the scalar accumulators, plan the stores and open the term's loops.
+
+    Returns the stores and the number of open loop levels, for :func:`_finish_term`;
+    ``assigned`` gains the arrays this term initializes in place.
+    """
+    for s in occ:
+        if s in layout.var_of_scalar:
+            kern.add(f"acc{layout.var_of_scalar[s]} = 0.0")
+    stores = _Stores(kern, layout, term, occ, written)
+    assigned |= {layout.arg[key[0]] for key in stores.assign}
+    levels = kern.open_nest(term.ranges[:-1], names)
+    stores.before_inner(names)
+    levels += kern.open_nest(term.ranges[-1:], names, len(term.ranges) - 1)
+    return stores, levels
 
 
 def _finish_term(kern: _Kernel, layout: Layout, stores: _Stores, term: Term, occ,
@@ -674,14 +685,7 @@ def _hvp(layout: Layout) -> str:
                 names[w], names[c] = f"w{t}", f"c{t}"
                 hp = w * hp + c * sympy.diff(term.summand, a)
             products.append(hp)
-        scalars = [s for s in occ if s in layout.var_of_scalar]
-        for s in scalars:
-            kern.add(f"acc{layout.var_of_scalar[s]} = 0.0")
-        stores = _Stores(kern, layout, term, occ, written)
-        assigned |= {layout.arg[key[0]] for key in stores.assign}
-        levels = kern.open_nest(term.ranges[:-1], names)
-        stores.before_inner(names)
-        levels += kern.open_nest(term.ranges[-1:], names, len(term.ranges) - 1)
+        stores, levels = _open_term(kern, layout, term, occ, written, assigned, names)
         kern.loads(_reads(products, layout), names)
         _load_directions(kern, layout, occ, dirs, names)
         codes = kern.straight(products, names)
